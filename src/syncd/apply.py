@@ -1,0 +1,213 @@
+"""Step 4 and 5, apply and record: make each planned write over SCIM, record it at once.
+
+Every change is recorded in the checkpoint the moment it succeeds (and a create's intent before
+it is sent), so a crash never loses or repeats a write. One person's failure is recorded
+against that person and the others carry on; only a refusal of our credentials or an
+unreachable server stops the run, since every other write would fail the same way.
+
+How each kind of write behaves (what downstream servers expect of Okta):
+
+* create: ``POST /Users``; on 409, or when a previous create may have happened, look the
+  userName up and adopt that resource (``user.adopted``), then ``PUT`` it if it differs;
+* update: full ``PUT /Users/{id}``; on 404, create again and re-link;
+* deactivate / reactivate: ``PATCH`` of ``active`` (a reactivation whose other fields changed
+  is one ``PUT``); a 404 on deactivation means it is already gone.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from syncd.errors import (
+    AuthError,
+    RemoteError,
+    ScimConflictError,
+    ScimNotFoundError,
+    ScimUnreachableError,
+)
+from syncd.interfaces import ScimTarget
+from syncd.log import get_logger
+from syncd.plan import Plan, UserChange, changed_fields, comparable
+from syncd.roles import RoleCatalog
+from syncd.store import Store
+
+log = get_logger(__name__)
+
+DONE = {
+    "create": "created",
+    "update": "updated",
+    "deactivate": "deactivated",
+    "reactivate": "reactivated",
+}
+
+
+@dataclass
+class ApplyResult:
+    """What the applier did: counts by outcome, the people who failed, a fatal error if any."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    failed: list[tuple[str, str, str]] = field(default_factory=list)  # okta id, userName, error
+    fatal: RemoteError | None = None
+    stopped: bool = False
+
+
+class Applier:
+    """Applies a :class:`~syncd.plan.Plan` through a :class:`~syncd.interfaces.ScimTarget`."""
+
+    def __init__(
+        self,
+        target: ScimTarget,
+        store: Store,
+        *,
+        catalog: RoleCatalog,
+        role_attribute: str,
+        concurrency: int = 4,
+    ) -> None:
+        self.target = target
+        self.store = store
+        self.catalog = catalog
+        self.role_attribute = role_attribute
+        self.concurrency = concurrency
+        self._stop = False
+
+    def stop(self) -> None:
+        """Take no new change; the writes in flight finish and are recorded."""
+        self._stop = True
+
+    async def apply(self, plan: Plan) -> ApplyResult:
+        result = ApplyResult()
+        pending: Iterator[UserChange] = iter(plan.changes)
+
+        async def worker() -> None:
+            for change in pending:
+                if self._stop or result.fatal is not None:
+                    result.stopped = True
+                    return
+                # A write in flight is finished and recorded even if the run is cancelled.
+                with anyio.CancelScope(shield=True):
+                    await self._apply_one(change, result)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(max(1, min(self.concurrency, len(plan.changes)))):
+                tg.start_soon(worker)
+        return result
+
+    async def _apply_one(self, change: UserChange, result: ApplyResult) -> None:
+        try:
+            outcome, scim_id, extra = await self._write(change)
+        except (AuthError, ScimUnreachableError) as exc:
+            if result.fatal is None:
+                result.fatal = exc
+            return
+        except RemoteError as exc:
+            failures = await self.store.record_failure(change.okta_id, change.user_name, str(exc))
+            result.counts["failed"] += 1
+            result.failed.append((change.okta_id, change.user_name, str(exc)))
+            log.error(
+                "user.failed",
+                okta_id=change.okta_id,
+                user_name=change.user_name,
+                action=change.action,
+                error=str(exc),
+                consecutive_failures=failures,
+            )
+            return
+        result.counts[outcome] += 1
+        if extra.get("adopted"):
+            result.counts["adopted"] += 1
+        log.info(
+            f"user.{outcome}",
+            okta_id=change.okta_id,
+            user_name=change.user_name,
+            scim_id=scim_id,
+            role=self.catalog.name(change.role),
+            previous_role=self.catalog.name(change.previous_role),
+            role_id=change.role,
+            changed_fields=list(change.changed_fields),
+            **extra,
+        )
+
+    async def _write(self, change: UserChange) -> tuple[str, str | None, dict[str, Any]]:
+        """Make one change and record it. Returns (outcome, scim id, extra log fields)."""
+        assert change.resource is not None
+        if change.action == "create":
+            scim_id, extra = await self._create(change)
+            return "created", scim_id, extra
+        assert change.scim_id is not None
+        if change.action == "deactivate":
+            try:
+                await self.target.set_active(change.scim_id, False)
+            except ScimNotFoundError:
+                # Already gone downstream: nothing to deactivate; a return will create it anew.
+                await self._record(change, None, active=False)
+                return "deactivated", None, {"already_gone": True}
+            await self._record(change, change.scim_id, active=False)
+            return "deactivated", change.scim_id, {}
+        try:
+            if change.action == "reactivate" and set(change.changed_fields) <= {"active"}:
+                await self.target.set_active(change.scim_id, True)
+            else:
+                await self.target.replace_user(change.scim_id, change.resource)
+        except ScimNotFoundError:
+            scim_id, extra = await self._create(change, lookup_first=True)
+            return DONE[change.action], scim_id, {**extra, "recreated": True}
+        await self._record(change, change.scim_id, active=True)
+        return DONE[change.action], change.scim_id, {}
+
+    async def _create(
+        self, change: UserChange, *, lookup_first: bool | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        assert change.resource is not None
+        existing: dict[str, Any] | None = None
+        if change.lookup_first if lookup_first is None else lookup_first:
+            existing = await self.target.find_user(change.user_name)
+        if existing is None:
+            await self.store.record_intent(change.okta_id, change.user_name)
+            try:
+                created = await self.target.create_user(change.resource)
+            except ScimConflictError:
+                existing = await self.target.find_user(change.user_name)
+                if existing is None:
+                    raise
+            else:
+                scim_id = str(created["id"])
+                await self._record(change, scim_id, active=True)
+                return scim_id, {}
+        return await self._adopt(change, existing)
+
+    async def _adopt(
+        self, change: UserChange, existing: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        assert change.resource is not None
+        scim_id = str(existing.get("id") or "")
+        if not scim_id:
+            raise ScimConflictError(f"{change.user_name}: the existing resource has no id")
+        differs = changed_fields(existing, change.resource, self.role_attribute)
+        log.info(
+            "user.adopted",
+            okta_id=change.okta_id,
+            user_name=change.user_name,
+            scim_id=scim_id,
+            changed_fields=list(differs),
+        )
+        if comparable(existing, self.role_attribute) != comparable(
+            change.resource, self.role_attribute
+        ):
+            await self.target.replace_user(scim_id, change.resource)
+        await self._record(change, scim_id, active=True)
+        return scim_id, {"adopted": True}
+
+    async def _record(self, change: UserChange, scim_id: str | None, *, active: bool) -> None:
+        await self.store.record_applied(
+            change.okta_id,
+            scim_id=scim_id,
+            user_name=change.user_name,
+            role=change.role,
+            active=active,
+            applied=change.resource,
+        )

@@ -1,0 +1,149 @@
+"""The ``syncd`` command line.
+
+Every command takes ``--config PATH`` (else ``$SYNCD_CONFIG``, else ``/etc/syncd/syncd.toml``),
+``--log-format json|console`` and ``--log-level``. Exit codes are :class:`~syncd.engine.ExitCode`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+import anyio
+
+from syncd import __version__, app
+from syncd.config import load_settings
+from syncd.engine import CycleAborted, ExitCode
+from syncd.errors import ConfigError, LockHeldError
+from syncd.log import configure, get_logger, redact
+from syncd.plan import format_plan
+from syncd.roles import RoleCatalog
+
+log = get_logger(__name__)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="the TOML config file (default: $SYNCD_CONFIG, else /etc/syncd/syncd.toml)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("json", "console"),
+        default=None,
+        help="log lines as JSON (the default when not on a terminal) or for people",
+    )
+    parser.add_argument(
+        "--log-level", default="info", choices=("debug", "info", "warning", "error")
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="syncd",
+        description="Keep a compliance platform's users and roles in step with Okta over SCIM.",
+    )
+    parser.add_argument("--version", action="version", version=f"syncd {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="sync: once (--once, for cron) or as a scheduled service")
+    _common(run)
+    run.add_argument("--once", action="store_true", help="run one cycle and exit")
+    run.set_defaults(func=cmd_run)
+
+    plan = sub.add_parser("plan", help="show what a cycle would change, writing nothing")
+    _common(plan)
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    plan.set_defaults(func=cmd_plan)
+
+    demo = sub.add_parser(
+        "demo", help="run a cycle against a bundled Okta simulator and SCIM server"
+    )
+    demo.add_argument("--log-format", choices=("json", "console"), default=None)
+    demo.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    demo.set_defaults(func=cmd_demo)
+
+    sim = sub.add_parser("sim", help="run a simulator (for tests and demos)")
+    sim_sub = sim.add_subparsers(dest="sim_command", required=True, metavar="SIMULATOR")
+    okta = sim_sub.add_parser("okta", help="serve the Okta API simulator on 127.0.0.1")
+    okta.add_argument("--port", type=int, default=8089)
+    okta.add_argument("--data", metavar="ORG.json", help="the org to serve (default: the demo org)")
+    okta.add_argument(
+        "--generate", type=int, metavar="N", help="serve a generated org of N people instead"
+    )
+    okta.add_argument("--groups", type=int, default=30, help="groups in a generated org")
+    okta.add_argument("--seed", type=int, default=1, help="seed of a generated org")
+    okta.add_argument(
+        "--token",
+        action="append",
+        metavar="TOKEN",
+        help="an accepted SSWS API token (repeatable; default: $SYNCD_SIM_TOKEN or 'sim-token')",
+    )
+    okta.add_argument("--log-format", choices=("json", "console"), default=None)
+    okta.add_argument("--log-level", default="warning")
+    okta.set_defaults(func=cmd_sim_okta)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # `plan` prints its table on stdout: its logs go to stderr.
+    stream = sys.stderr if args.command == "plan" else sys.stdout
+    configure(args.log_format, args.log_level, stream=stream)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except ConfigError as exc:
+        _error(f"configuration error: {exc}")
+        return ExitCode.CONFIG
+    except LockHeldError as exc:
+        _error(str(exc))
+        return ExitCode.LOCKED
+    except KeyboardInterrupt:
+        return 130
+
+
+def _error(message: str) -> None:
+    print(f"syncd: {redact(message)}", file=sys.stderr)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    if not args.once:
+        _error("the scheduled service is not available in this version; use `syncd run --once`")
+        return ExitCode.CONFIG
+    code, error = anyio.run(lambda: app.run_cycle(settings, mode="once"))
+    if error:
+        _error(error)
+    return int(code)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    try:
+        plan, _ = anyio.run(lambda: app.compute_plan(settings))
+    except CycleAborted as exc:
+        _error(str(exc))
+        return int(exc.exit_code)
+    catalog = RoleCatalog(settings.roles.catalog)
+    if args.json:
+        print(json.dumps(plan.to_dict(catalog), indent=2))
+    else:
+        print(format_plan(plan, catalog))
+    return ExitCode.OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from syncd.demo import run_demo
+
+    return run_demo()
+
+
+def cmd_sim_okta(args: argparse.Namespace) -> int:
+    from syncd.sim.cli import serve_okta
+
+    return serve_okta(args)

@@ -1,0 +1,275 @@
+"""Step 3, plan: the difference between what Okta wants and what syncd last applied.
+
+:func:`make_plan` compares each person's desired SCIM resource with the checkpoint's record of
+what syncd itself last applied (never with what a server echoes back) and returns a
+:class:`Plan`: a plain, immutable value. ``syncd plan`` prints it; ``syncd run`` applies it.
+A person whose desired resource equals the last applied one is not in the plan at all, and
+costs no request.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from syncd.roles import DesiredState, DesiredUser, RoleCatalog
+from syncd.scim.resources import user_resource
+from syncd.store import UserRecord
+
+Action = Literal["create", "update", "deactivate", "reactivate"]
+ACTIONS: tuple[Action, ...] = ("create", "update", "reactivate", "deactivate")
+
+
+@dataclass(frozen=True, slots=True)
+class UserChange:
+    """One write to make downstream for one person."""
+
+    action: Action
+    okta_id: str
+    user_name: str
+    scim_id: str | None
+    role: str | None  # role id after the change
+    previous_role: str | None  # role id syncd last applied
+    changed_fields: tuple[str, ...]
+    resource: dict[str, Any] | None = None  # the resource as it will be after the change
+    lookup_first: bool = False  # a create may already have happened: look it up first
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A person left exactly as they are, and why."""
+
+    okta_id: str
+    user_name: str
+    reason: str  # "invalid_role" or "unreadable_record"
+    detail: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a cycle would write, and what it leaves alone."""
+
+    changes: tuple[UserChange, ...]
+    unchanged: int
+    skipped: tuple[Skipped, ...] = ()
+    no_role: tuple[str, ...] = ()  # userNames of assigned people with no role (not provisioned)
+    counts: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes
+
+    def to_dict(self, catalog: RoleCatalog | None = None) -> dict[str, Any]:
+        """A JSON-ready view (role names alongside ids when a catalog is given)."""
+
+        def name(role: str | None) -> str | None:
+            return catalog.name(role) if catalog else role
+
+        return {
+            "changes": [
+                {
+                    "action": c.action,
+                    "okta_id": c.okta_id,
+                    "user_name": c.user_name,
+                    "scim_id": c.scim_id,
+                    "role": name(c.role),
+                    "previous_role": name(c.previous_role),
+                    "role_id": c.role,
+                    "previous_role_id": c.previous_role,
+                    "changed_fields": list(c.changed_fields),
+                }
+                for c in self.changes
+            ],
+            "skipped": [
+                {
+                    "okta_id": s.okta_id,
+                    "user_name": s.user_name,
+                    "reason": s.reason,
+                    "detail": s.detail,
+                }
+                for s in self.skipped
+            ],
+            "no_role": list(self.no_role),
+            "totals": dict(self.counts),
+        }
+
+
+def desired_resource(user: DesiredUser, role_attribute: str) -> dict[str, Any]:
+    """The SCIM User for a desired person, as it should be while they are active."""
+    return user_resource(
+        okta_id=user.okta_id,
+        user_name=user.user_name,
+        given_name=user.given_name,
+        family_name=user.family_name,
+        display_name=user.display_name,
+        email=user.email,
+        active=True,
+        role_attribute=role_attribute,
+        role_id=user.role_id,
+    )
+
+
+def comparable(resource: Mapping[str, Any] | None, role_attribute: str) -> dict[str, Any]:
+    """The fields syncd manages, flattened, for comparing two versions of a resource."""
+    if not resource:
+        return {}
+    raw_name = resource.get("name")
+    name: dict[str, Any] = raw_name if isinstance(raw_name, dict) else {}
+    raw_emails = resource.get("emails")
+    emails: list[Any] = raw_emails if isinstance(raw_emails, list) else []
+    primary: dict[str, Any] = next(
+        (e for e in emails if isinstance(e, dict) and e.get("primary")),
+        emails[0] if emails and isinstance(emails[0], dict) else {},
+    )
+    user_name = resource.get("userName")
+    return {
+        "userName": user_name,
+        "name.givenName": name.get("givenName"),
+        "name.familyName": name.get("familyName"),
+        "displayName": resource.get("displayName"),
+        "email": primary.get("value"),
+        "active": resource.get("active"),
+        "role": resource.get(role_attribute),
+    }
+
+
+def changed_fields(
+    before: Mapping[str, Any] | None, after: Mapping[str, Any], role_attribute: str
+) -> tuple[str, ...]:
+    """The managed fields that differ between two versions of a resource."""
+    old = comparable(before, role_attribute)
+    new = comparable(after, role_attribute)
+    return tuple(key for key, value in new.items() if old.get(key) != value)
+
+
+def make_plan(
+    desired: DesiredState, records: Mapping[str, UserRecord], role_attribute: str
+) -> Plan:
+    """Diff the desired state against the checkpoint. Pure: no I/O."""
+    changes: list[UserChange] = []
+    skipped: list[Skipped] = []
+    no_role: list[str] = []
+    unchanged = 0
+
+    for okta_id in sorted(desired.untouchable):
+        invalid = desired.invalid.get(okta_id)
+        record = records.get(okta_id)
+        if invalid is not None:
+            skipped.append(
+                Skipped(
+                    okta_id,
+                    invalid.user_name,
+                    "invalid_role",
+                    f"{invalid.value!r} ({invalid.source})",
+                )
+            )
+        else:
+            user_name = record.user_name if record else okta_id
+            skipped.append(
+                Skipped(okta_id, user_name, "unreadable_record", "malformed Okta record")
+            )
+
+    for okta_id in sorted(set(desired.users) | set(records)):
+        if okta_id in desired.untouchable:
+            continue
+        user = desired.users.get(okta_id)
+        record = records.get(okta_id)
+        if user is not None and user.active:
+            resource = desired_resource(user, role_attribute)
+            if record is None or record.scim_id is None:
+                changes.append(
+                    UserChange(
+                        "create",
+                        okta_id,
+                        user.user_name,
+                        None,
+                        user.role_id,
+                        record.role if record else None,
+                        changed_fields(None, resource, role_attribute),
+                        resource,
+                        lookup_first=record is not None and record.intent == "create",
+                    )
+                )
+            elif not record.active:
+                changes.append(
+                    UserChange(
+                        "reactivate",
+                        okta_id,
+                        user.user_name,
+                        record.scim_id,
+                        user.role_id,
+                        record.role,
+                        changed_fields(record.applied, resource, role_attribute),
+                        resource,
+                    )
+                )
+            elif comparable(record.applied, role_attribute) != comparable(resource, role_attribute):
+                changes.append(
+                    UserChange(
+                        "update",
+                        okta_id,
+                        user.user_name,
+                        record.scim_id,
+                        user.role_id,
+                        record.role,
+                        changed_fields(record.applied, resource, role_attribute),
+                        resource,
+                    )
+                )
+            else:
+                unchanged += 1
+            continue
+        # Not wanted active: unassigned, deleted, suspended, deprovisioned, staged or no role.
+        if user is not None and user.role_id is None and not user.staged:
+            no_role.append(user.user_name)
+        if record is not None and record.scim_id is not None and record.active:
+            changes.append(
+                UserChange(
+                    "deactivate",
+                    okta_id,
+                    user.user_name if user else record.user_name,
+                    record.scim_id,
+                    record.role,
+                    record.role,
+                    ("active",),
+                    {**(record.applied or {}), "active": False},
+                )
+            )
+        else:
+            unchanged += 1
+
+    counts = Counter(c.action for c in changes)
+    totals: dict[str, int] = {action: counts.get(action, 0) for action in ACTIONS}
+    totals["unchanged"] = unchanged
+    totals["skipped"] = len(skipped)
+    return Plan(tuple(changes), unchanged, tuple(skipped), tuple(no_role), totals)
+
+
+def format_plan(plan: Plan, catalog: RoleCatalog) -> str:
+    """A readable table of the changes, then the totals."""
+    rows = [("ACTION", "PERSON", "ROLE", "FIELDS")]
+    for c in plan.changes:
+        before, after = catalog.name(c.previous_role) or "-", catalog.name(c.role) or "-"
+        role = after if c.action == "create" or before == after else f"{before} -> {after}"
+        rows.append((c.action, c.user_name, role, ", ".join(c.changed_fields)))
+    for s in plan.skipped:
+        rows.append(("skip", s.user_name, "-", f"{s.reason}: {s.detail}"))
+    lines: list[str] = []
+    if len(rows) > 1:
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        for r in rows:
+            lines.append("  ".join(r[i].ljust(widths[i]) for i in range(3)) + "  " + r[3])
+    else:
+        lines.append("No changes: downstream already matches Okta.")
+    t = plan.counts
+    lines.append("")
+    lines.append(
+        "Plan: "
+        + ", ".join(f"{t.get(a, 0)} to {a}" for a in ACTIONS)
+        + f"; {t.get('unchanged', 0)} unchanged, {t.get('skipped', 0)} skipped"
+        + (f"; {len(plan.no_role)} assigned with no role" if plan.no_role else "")
+        + "."
+    )
+    return "\n".join(lines)

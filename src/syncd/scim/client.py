@@ -1,0 +1,365 @@
+"""A SCIM 2.0 client with the manners downstream servers expect from Okta.
+
+* Bearer auth, ``application/scim+json`` both ways, any 2xx accepted.
+* 429 and 503 honour ``Retry-After``; other 5xx, timeouts and dropped connections back off
+  exponentially with jitter; at most ``max_attempts`` tries.
+* Errors are typed (:mod:`syncd.errors`) and parsed defensively: ``status`` as a string or an
+  integer, ``scimType``, ``detail``, or a plain-text body.
+* Deactivation is ``PATCH replace {"active": false}`` with no ``path``; a server that answers 400
+  gets the ``"path": "active"`` form once, and the client remembers which form it takes
+  (:attr:`ScimClient.patch_form`, persisted by the caller).
+* At most ``concurrency`` requests in flight; every request counted by method.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal
+from urllib.parse import quote
+
+import anyio
+import httpx
+from pydantic import SecretStr
+
+from syncd.clock import Clock, SystemClock
+from syncd.errors import (
+    ScimAuthError,
+    ScimConflictError,
+    ScimError,
+    ScimNotFoundError,
+    ScimRequestRejected,
+    ScimTransientError,
+    ScimUnreachableError,
+)
+from syncd.log import get_logger
+from syncd.okta.http import backoff
+from syncd.scim.resources import filter_eq, patch
+
+log = get_logger(__name__)
+
+SCIM_JSON = "application/scim+json"
+PatchForm = Literal["no_path", "path"]
+MAX_RETRY_AFTER = 300.0
+
+
+@dataclass
+class ScimStats:
+    """Requests sent to the SCIM server, by HTTP method."""
+
+    by_method: Counter[str] = field(default_factory=Counter)
+    retries: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_method.values())
+
+
+class ScimClient:
+    """Typed SCIM operations against one SCIM base URL."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: SecretStr,
+        *,
+        concurrency: int = 4,
+        max_attempts: int = 5,
+        timeout: float = 30.0,
+        clock: Clock | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        rng: random.Random | None = None,
+        patch_form: PatchForm | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        self.max_attempts = max_attempts
+        self.clock = clock or SystemClock()
+        self.rng = rng or random.Random()
+        self.stats = ScimStats()
+        self.patch_form: PatchForm | None = patch_form
+        self._slots = anyio.CapacityLimiter(concurrency)
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url + "/",
+            transport=transport,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            headers={"Accept": SCIM_JSON, "User-Agent": "syncd/0.1"},
+            follow_redirects=False,
+        )
+
+    def __repr__(self) -> str:
+        return f"ScimClient(base_url={self.base_url!r}, token=**********)"
+
+    @property
+    def requests(self) -> int:
+        """Requests sent to the SCIM server so far."""
+        return self.stats.total
+
+    async def __aenter__(self) -> ScimClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # --- users ----------------------------------------------------------------------------
+
+    async def create_user(self, resource: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /Users``. Raises ScimConflictError on 409 (the caller adopts)."""
+        body = await self._request("POST", "Users", json_body=resource)
+        if isinstance(body, dict) and body.get("id"):
+            return body
+        # A 2xx without the created resource: find what was created.
+        found = await self.find_user(str(resource["userName"]))
+        if found is None:
+            raise ScimRequestRejected("POST Users: the server answered 2xx but returned no id")
+        return found
+
+    async def replace_user(self, scim_id: str, resource: Mapping[str, Any]) -> dict[str, Any]:
+        """``PUT /Users/{id}`` with the full resource. Raises ScimNotFoundError on 404."""
+        body = await self._request("PUT", f"Users/{quote(scim_id, safe='')}", json_body=resource)
+        return body if isinstance(body, dict) else {}
+
+    async def get_user(self, scim_id: str) -> dict[str, Any]:
+        body = await self._request("GET", f"Users/{quote(scim_id, safe='')}")
+        return body if isinstance(body, dict) else {}
+
+    async def find_user(self, user_name: str) -> dict[str, Any] | None:
+        """The user whose userName is ``user_name`` (case-insensitively), or None."""
+        for resource in await self._search("Users", filter_eq("userName", user_name)):
+            if str(resource.get("userName", "")).lower() == user_name.lower():
+                return resource
+        return None
+
+    async def set_active(self, scim_id: str, active: bool) -> None:
+        """Deactivate or reactivate with ``PATCH replace active``, learning the server's form."""
+        path = f"Users/{quote(scim_id, safe='')}"
+        forms: list[PatchForm] = [self.patch_form] if self.patch_form else ["no_path", "path"]
+        for i, form in enumerate(forms):
+            operation: dict[str, Any]
+            if form == "no_path":
+                operation = {"op": "replace", "value": {"active": active}}
+            else:
+                operation = {"op": "replace", "path": "active", "value": active}
+            try:
+                await self._request("PATCH", path, json_body=patch(operation))
+            except ScimRequestRejected as exc:
+                if exc.status == 400 and i + 1 < len(forms):
+                    log.info("scim.patch_form", form=forms[i + 1], reason=str(exc))
+                    continue
+                raise
+            self.patch_form = form
+            return
+
+    async def list_users(self, page_size: int = 100) -> AsyncIterator[dict[str, Any]]:
+        """Every user on the server, paged by ``startIndex``/``count`` until ``totalResults``."""
+        async for resource in self._list("Users", page_size):
+            yield resource
+
+    # --- groups ---------------------------------------------------------------------------
+
+    async def find_group(self, display_name: str) -> dict[str, Any] | None:
+        for resource in await self._search("Groups", filter_eq("displayName", display_name)):
+            if resource.get("displayName") == display_name:
+                return resource
+        return None
+
+    async def create_group(self, resource: Mapping[str, Any]) -> dict[str, Any]:
+        body = await self._request("POST", "Groups", json_body=resource)
+        if isinstance(body, dict) and body.get("id"):
+            return body
+        found = await self.find_group(str(resource["displayName"]))
+        if found is None:
+            raise ScimRequestRejected("POST Groups: the server answered 2xx but returned no id")
+        return found
+
+    async def get_group(self, scim_id: str) -> dict[str, Any]:
+        body = await self._request("GET", f"Groups/{quote(scim_id, safe='')}")
+        return body if isinstance(body, dict) else {}
+
+    async def patch_group(self, scim_id: str, operations: list[dict[str, Any]]) -> None:
+        await self._request(
+            "PATCH", f"Groups/{quote(scim_id, safe='')}", json_body=patch(*operations)
+        )
+
+    async def delete_group(self, scim_id: str) -> None:
+        await self._request("DELETE", f"Groups/{quote(scim_id, safe='')}")
+
+    async def list_groups(self, page_size: int = 100) -> AsyncIterator[dict[str, Any]]:
+        async for resource in self._list("Groups", page_size):
+            yield resource
+
+    # --- discovery ------------------------------------------------------------------------
+
+    async def service_provider_config(self) -> dict[str, Any]:
+        body = await self._request("GET", "ServiceProviderConfig")
+        return body if isinstance(body, dict) else {}
+
+    async def probe_users(self) -> dict[str, Any]:
+        """``GET /Users?startIndex=1&count=1``: the cheap call of a connection test."""
+        body = await self._request("GET", "Users", params={"startIndex": 1, "count": 1})
+        return body if isinstance(body, dict) else {}
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    async def _search(self, endpoint: str, scim_filter: str) -> list[dict[str, Any]]:
+        body = await self._request(
+            "GET", endpoint, params={"filter": scim_filter, "startIndex": 1, "count": 100}
+        )
+        resources = body.get("Resources") if isinstance(body, dict) else None
+        return [r for r in resources or [] if isinstance(r, dict)]
+
+    async def _list(self, endpoint: str, page_size: int) -> AsyncIterator[dict[str, Any]]:
+        start = 1
+        while True:
+            body = await self._request(
+                "GET", endpoint, params={"startIndex": start, "count": page_size}
+            )
+            if not isinstance(body, dict):
+                raise ScimRequestRejected(f"GET {endpoint}: expected a SCIM ListResponse")
+            resources = [r for r in body.get("Resources") or [] if isinstance(r, dict)]
+            for resource in resources:
+                yield resource
+            total = _int(body.get("totalResults"))
+            start += len(resources)
+            if not resources or total is None or start > total:
+                return
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Mapping[str, Any] | None = None,
+        params: Mapping[str, str | int] | None = None,
+    ) -> Any:
+        headers = {"Authorization": f"Bearer {self._token.get_secret_value()}"}
+        content: bytes | None = None
+        if json_body is not None:
+            content = json.dumps(json_body, separators=(",", ":")).encode()
+            headers["Content-Type"] = f"{SCIM_JSON}; charset=utf-8"
+        shown = f"{method} {path}"
+        attempts = 0
+        while True:
+            attempts += 1
+            error: ScimError
+            try:
+                async with self._slots:
+                    self.stats.by_method[method] += 1
+                    response = await self._client.request(
+                        method, path, content=content, headers=headers, params=params
+                    )
+            except httpx.ConnectError as exc:
+                error = ScimUnreachableError(
+                    f"{shown}: cannot connect to {self.base_url} ({type(exc).__name__})",
+                    method=method,
+                    url=path,
+                )
+                wait = backoff(attempts, self.rng)
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                error = ScimTransientError(
+                    f"{shown}: {type(exc).__name__}", method=method, url=path
+                )
+                wait = backoff(attempts, self.rng)
+            else:
+                status = response.status_code
+                if 200 <= status < 300:
+                    return _json_or_none(response)
+                error = _scim_error(response, shown)
+                if not isinstance(error, ScimTransientError):
+                    raise error
+                retry_after = _retry_after(response, self.clock.time())
+                wait = retry_after if retry_after is not None else backoff(attempts, self.rng)
+            if attempts >= self.max_attempts:
+                error.args = (f"{error} (gave up after {attempts} attempts)",)
+                raise error
+            self.stats.retries += 1
+            log.warning(
+                "scim.retry",
+                request=shown,
+                attempt=attempts,
+                error=str(error),
+                wait_s=round(wait, 3),
+            )
+            await self.clock.sleep(wait)
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def _scim_error(response: httpx.Response, shown: str) -> ScimError:
+    """A typed error from a SCIM error response, whatever shape its body has."""
+    status = response.status_code
+    scim_type: str | None = None
+    detail: str | None = None
+    body = _json_or_none(response)
+    if isinstance(body, dict):
+        body_status = _int(body.get("status"))
+        if body_status and 400 <= body_status < 600 and body_status != status:
+            detail_prefix = f"(body says {body_status}) "
+        else:
+            detail_prefix = ""
+        scim_type = body.get("scimType") if isinstance(body.get("scimType"), str) else None
+        raw_detail = body.get("detail") or body.get("message") or body.get("error")
+        detail = detail_prefix + str(raw_detail) if raw_detail else (detail_prefix or None)
+    elif response.content:
+        text = response.text.strip().replace("\n", " ")
+        detail = text[:200] if text else None
+    message = f"{shown}: HTTP {status}"
+    if scim_type:
+        message += f" {scim_type}"
+    if detail:
+        message += f": {detail}"
+    cls: type[ScimError]
+    if status in (401, 403):
+        cls = ScimAuthError
+    elif status == 404:
+        cls = ScimNotFoundError
+    elif status == 409:
+        cls = ScimConflictError
+    elif status == 429 or status >= 500:
+        cls = ScimTransientError
+    else:
+        cls = ScimRequestRejected
+    return cls(
+        message, status=status, method=shown.split(" ")[0], scim_type=scim_type, detail=detail
+    )
+
+
+def _retry_after(response: httpx.Response, now: float) -> float | None:
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value).timestamp()
+        except (TypeError, ValueError):
+            return None
+        date = response.headers.get("date")
+        try:
+            server_now = parsedate_to_datetime(date).timestamp() if date else now
+        except (TypeError, ValueError):
+            server_now = now
+        seconds = when - server_now
+    return min(MAX_RETRY_AFTER, max(0.0, seconds))

@@ -1,0 +1,192 @@
+"""A real SCIM 2.0 server for tests, ``syncd demo`` and benchmarks: scim2-server, wrapped.
+
+:class:`ScimServer` serves scim2-server's ASGI application (in-memory storage) with the custom
+role attribute added to the core User schema, the way Vanta/WorkOS take it, and bearer-token
+auth. Around it, a thin ASGI layer that changes nothing the server does, except where a test
+asks for a known server quirk:
+
+* every request is counted and logged (:attr:`ScimServer.requests`);
+* ``hooks`` run after the server has handled a request and before the response leaves, so a
+  test can kill the client at that exact point;
+* ``hide_group_members=True`` drops ``members`` from GET responses on groups, like servers that
+  omit or cap them.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from scim2_models import ResourceType, Schema, ScimProvider, UnauthorizedException
+from scim2_server.applications.asgi import ASGIApplication
+from scim2_server.memory import AsyncInMemoryStorage, InMemoryStorage
+from scim2_server.requests import ScimRequest
+from scim2_server.service import ScimService
+from scim2_server.utils import (
+    load_default_resource_types,
+    load_default_service_provider_config,
+    load_json_resource,
+)
+
+USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One request the server received, and its status."""
+
+    method: str
+    path: str
+    query: str
+    status: int
+    body: Any
+
+
+def schemas_with_role(role_attribute: str) -> list[dict[str, Any]]:
+    """scim2-server's default schemas with a top-level string attribute on the core User."""
+    schemas = copy.deepcopy(load_json_resource("default-schemas.json"))
+    for schema in schemas:
+        if schema["id"] == USER_SCHEMA:
+            schema["attributes"].append(
+                {
+                    "name": role_attribute,
+                    "type": "string",
+                    "multiValued": False,
+                    "description": "The role id, from the Okta app's custom role attribute.",
+                    "required": False,
+                    "caseExact": False,
+                    "mutability": "readWrite",
+                    "returned": "default",
+                    "uniqueness": "none",
+                }
+            )
+    return list(schemas)
+
+
+class _BearerASGI(ASGIApplication):
+    def __init__(self, *args: Any, tokens: set[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.tokens = tokens
+
+    def check_auth(self, request: ScimRequest) -> None:
+        scheme, _, token = (request.header("Authorization") or "").partition(" ")
+        if self.tokens and (scheme.lower() != "bearer" or token not in self.tokens):
+            raise UnauthorizedException
+
+
+class ScimServer:
+    """scim2-server with a role attribute, bearer auth, request counting and test hooks."""
+
+    def __init__(
+        self,
+        *,
+        role_attribute: str = "vanta_roles",
+        bearer_tokens: tuple[str, ...] = ("scim-secret",),
+        hide_group_members: bool = False,
+    ) -> None:
+        schemas = [Schema.model_validate(s) for s in schemas_with_role(role_attribute)]
+        resource_types: list[ResourceType] = list(load_default_resource_types().values())
+        provider = ScimProvider.from_discovery(
+            schemas, resource_types, config=load_default_service_provider_config()
+        )
+        self.storage = InMemoryStorage()
+        self._app = _BearerASGI(
+            AsyncInMemoryStorage(self.storage),
+            provider,
+            ScimService(provider, secret="syncd-test-cursor-secret"),  # noqa: S106
+            tokens=set(bearer_tokens),
+        )
+        self.hide_group_members = hide_group_members
+        self.requests: list[Seen] = []
+        self.hooks: list[Callable[[Seen], None]] = []
+        self._lock = threading.Lock()
+
+    # --- inspection -----------------------------------------------------------------------
+
+    def resources(self, resource_type: str) -> list[dict[str, Any]]:
+        """The server's own stored resources of a type ("User" or "Group"), as JSON."""
+        out: list[dict[str, Any]] = []
+        for resource in self.storage.resources:
+            data = resource.model_dump(mode="json")
+            if (data.get("meta") or {}).get("resourceType") == resource_type:
+                out.append(data)
+        return out
+
+    def users(self) -> list[dict[str, Any]]:
+        return self.resources("User")
+
+    def groups(self) -> list[dict[str, Any]]:
+        return self.resources("Group")
+
+    def count(self, method: str | None = None, prefix: str = "") -> int:
+        """Requests received, optionally of one method and under a path prefix (``/Users``)."""
+        with self._lock:
+            return sum(
+                1
+                for r in self.requests
+                if (method is None or r.method == method) and r.path.startswith(prefix)
+            )
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    # --- ASGI -----------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        body_parts: list[bytes] = []
+
+        async def recording_receive() -> Message:
+            message: Message = await receive()
+            body_parts.append(message.get("body", b""))
+            return message
+
+        held: list[Message] = []
+
+        async def holding_send(message: Message) -> None:
+            held.append(message)
+
+        await self._app(scope, recording_receive, holding_send)
+        path = str(scope["path"]).removeprefix(scope.get("root_path", "")).removeprefix("/v2")
+        status = next((m["status"] for m in held if m["type"] == "http.response.start"), 0)
+        raw = b"".join(body_parts)
+        try:
+            parsed = json.loads(raw) if raw else None
+        except ValueError:
+            parsed = None
+        seen = Seen(scope["method"], path, scope["query_string"].decode(), status, parsed)
+        with self._lock:
+            self.requests.append(seen)
+        for hook in list(self.hooks):
+            hook(seen)
+        if self.hide_group_members and scope["method"] == "GET" and path.startswith("/Groups"):
+            held = _strip_members(held)
+        for message in held:
+            await send(message)
+
+
+def _strip_members(messages: list[Message]) -> list[Message]:
+    out: list[Message] = []
+    for message in messages:
+        if message["type"] == "http.response.body" and message.get("body"):
+            data = json.loads(message["body"])
+            for resource in data.get("Resources", [data]):
+                if isinstance(resource, dict):
+                    resource.pop("members", None)
+            body = json.dumps(data).encode()
+            message = {**message, "body": body}
+        elif message["type"] == "http.response.start":
+            headers = [(k, v) for k, v in message["headers"] if k.lower() != b"content-length"]
+            message = {**message, "headers": headers}
+        out.append(message)
+    return out

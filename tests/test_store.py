@@ -1,0 +1,103 @@
+"""The checkpoint database: private file, WAL, migrations, records, the run lock."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from syncd.errors import ConfigError, LockHeldError
+from syncd.store import SCHEMA_VERSION, RunLock, Store
+
+
+async def test_created_private_in_wal_mode_and_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "state.db"
+    async with await Store.open(path) as store:
+        await store.record_applied(
+            "00u1", scim_id="s1", user_name="a@x", role="r", active=True, applied={"a": 1}
+        )
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+async def test_records_intent_result_and_failures(tmp_path: Path) -> None:
+    async with await Store.open(tmp_path / "s.db") as store:
+        await store.record_intent("00u1", "a@x")
+        rec = (await store.users())["00u1"]
+        assert rec.intent == "create" and rec.scim_id is None
+        assert await store.record_failure("00u1", "a@x", "boom") == 1
+        assert await store.record_failure("00u1", "a@x", "boom again") == 2
+        await store.record_applied(
+            "00u1", scim_id="s1", user_name="a@x", role="r", active=True, applied={"k": "v"}
+        )
+        rec = (await store.users())["00u1"]
+        assert (rec.scim_id, rec.intent, rec.failures, rec.last_error, rec.applied) == (
+            "s1",
+            None,
+            0,
+            None,
+            {"k": "v"},
+        )
+
+
+async def test_runs_and_meta(tmp_path: Path) -> None:
+    async with await Store.open(tmp_path / "s.db") as store:
+        await store.start_run("r1", "once")
+        await store.finish_run("r1", outcome="success", exit_code=0, counts={"created": 2})
+        (run,) = await store.runs()
+        assert (run.outcome, run.counts, run.finished_at is not None) == (
+            "success",
+            {"created": 2},
+            True,
+        )
+        await store.set_meta("k", "v1")
+        await store.set_meta("k", "v2")
+        assert await store.get_meta("k") == "v2"
+
+
+async def test_readonly_missing_database_writes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "absent.db"
+    async with await Store.open(path, readonly=True) as store:
+        assert await store.users() == {}
+    assert not path.exists()
+
+
+async def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(ConfigError, match="newer than this syncd"):
+        await Store.open(path)
+
+
+def test_run_lock_is_exclusive_across_processes(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from syncd.store import RunLock\n"
+            f"l = RunLock(Path({str(db)!r})); l.acquire(); print('held', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(LockHeldError, match=rf"pid {holder.pid}"):
+            RunLock(db).acquire()
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=10)
+    with RunLock(db) as lock:  # released when the holder exited
+        assert lock.held
+    assert stat.S_IMODE(os.stat(f"{db}.lock").st_mode) == 0o600
