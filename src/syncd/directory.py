@@ -147,7 +147,19 @@ async def read_directory(
             for group_id in wanted:
                 tg.start_soon(read_members, group_id, limiter)
 
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(read_people)
-        tg.start_soon(read_groups)
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(read_people)
+            tg.start_soon(read_groups)
+    except BaseExceptionGroup as group:
+        # The first failure is the story; the others were cancelled or failed the same way.
+        raise first_error(group) from None
     return Directory(people, grants, members, errors, unreadable)
+
+
+def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first leaf of a (nested) exception group."""
+    error: BaseException = group
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error

@@ -9,7 +9,11 @@ asks for a known server quirk:
 * ``hooks`` run after the server has handled a request and before the response leaves, so a
   test can kill the client at that exact point;
 * ``hide_group_members=True`` drops ``members`` from GET responses on groups, like servers that
-  omit or cap them.
+  omit or cap them;
+* ``require_patch_path=True`` answers 400 to a PATCH operation without ``path``, like servers
+  that reject Okta's no-path form;
+* :meth:`ScimServer.fail_next` answers the next matching requests with an error status (and
+  ``Retry-After``), without passing them to the server.
 """
 
 from __future__ import annotations
@@ -36,6 +40,18 @@ USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
+
+
+@dataclass
+class Fault:
+    """Answer the next ``times`` requests matching ``method`` and ``prefix`` with ``status``."""
+
+    method: str
+    prefix: str
+    status: int
+    times: int = 1
+    retry_after: str | None = None
+    body: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +106,7 @@ class ScimServer:
         role_attribute: str = "vanta_roles",
         bearer_tokens: tuple[str, ...] = ("scim-secret",),
         hide_group_members: bool = False,
+        require_patch_path: bool = False,
     ) -> None:
         schemas = [Schema.model_validate(s) for s in schemas_with_role(role_attribute)]
         resource_types: list[ResourceType] = list(load_default_resource_types().values())
@@ -104,6 +121,8 @@ class ScimServer:
             tokens=set(bearer_tokens),
         )
         self.hide_group_members = hide_group_members
+        self.require_patch_path = require_patch_path
+        self.faults: list[Fault] = []
         self.requests: list[Seen] = []
         self.hooks: list[Callable[[Seen], None]] = []
         self._lock = threading.Lock()
@@ -138,6 +157,28 @@ class ScimServer:
         with self._lock:
             self.requests.clear()
 
+    def fail_next(
+        self,
+        method: str,
+        prefix: str,
+        status: int,
+        *,
+        times: int = 1,
+        retry_after: str | None = None,
+        body: str | None = None,
+    ) -> None:
+        """Answer the next ``times`` matching requests with ``status`` (the server sees none)."""
+        with self._lock:
+            self.faults.append(Fault(method, prefix, status, times, retry_after, body))
+
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.method == method and path.startswith(fault.prefix) and fault.times > 0:
+                    fault.times -= 1
+                    return fault
+        return None
+
     # --- ASGI -----------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
@@ -156,8 +197,27 @@ class ScimServer:
         async def holding_send(message: Message) -> None:
             held.append(message)
 
-        await self._app(scope, recording_receive, holding_send)
         path = str(scope["path"]).removeprefix(scope.get("root_path", "")).removeprefix("/v2")
+        fault = self._take_fault(scope["method"], path)
+        if fault is not None:
+            while (await recording_receive()).get("more_body"):
+                pass
+            held = _error_response(fault)
+        elif self.require_patch_path and scope["method"] == "PATCH":
+            while (message := await recording_receive()).get("more_body"):
+                pass
+            operations = (json.loads(b"".join(body_parts) or b"{}")).get("Operations", [])
+            if any(isinstance(op, dict) and not op.get("path") for op in operations):
+                held = _error_response(Fault("PATCH", path, 400, body="path is required"))
+            else:
+                replay = [{"type": "http.request", "body": b"".join(body_parts)}]
+
+                async def replay_receive() -> Message:
+                    return replay.pop(0) if replay else {"type": "http.disconnect"}
+
+                await self._app(scope, replay_receive, holding_send)
+        else:
+            await self._app(scope, recording_receive, holding_send)
         status = next((m["status"] for m in held if m["type"] == "http.response.start"), 0)
         raw = b"".join(body_parts)
         try:
@@ -173,6 +233,24 @@ class ScimServer:
             held = _strip_members(held)
         for message in held:
             await send(message)
+
+
+def _error_response(fault: Fault) -> list[Message]:
+    detail = fault.body or f"injected {fault.status}"
+    body = json.dumps(
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+            "status": str(fault.status),
+            "detail": detail,
+        }
+    ).encode()
+    headers = [(b"content-type", b"application/scim+json")]
+    if fault.retry_after is not None:
+        headers.append((b"retry-after", fault.retry_after.encode()))
+    return [
+        {"type": "http.response.start", "status": fault.status, "headers": headers},
+        {"type": "http.response.body", "body": body},
+    ]
 
 
 def _strip_members(messages: list[Message]) -> list[Message]:

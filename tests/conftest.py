@@ -1,0 +1,153 @@
+"""End-to-end fixtures: the Okta simulator and scim2-server, each served over loopback HTTP.
+
+``env`` gives a test a small realistic org in the simulator, an empty scim2-server with the
+role attribute, a config file pointing syncd at both, and ``env.run(...)`` to run the real
+``syncd`` command line in-process (or ``env.run_process`` in a subprocess), returning its exit
+code and parsed JSON log lines. Every run checks that no token appears in its output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from syncd import cli
+from syncd.sim.okta import OktaOrg, OktaSimulator
+from syncd.sim.scim import ScimServer
+from syncd.sim.server import ServerThread
+
+from .helpers import CATALOG, OKTA_TOKEN, SCIM_TOKEN, write_config
+
+APP_ID = "0oatestapp0000000001"
+
+
+@dataclass
+class Result:
+    """What one syncd invocation did."""
+
+    code: int
+    stdout: str
+    stderr: str
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def named(self, event: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e.get("event") == event]
+
+    def one(self, event: str) -> dict[str, Any]:
+        found = self.named(event)
+        assert len(found) == 1, (event, found)
+        return found[0]
+
+
+def parse_events(text: str) -> list[dict[str, Any]]:
+    events = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            events.append(json.loads(line))
+    return events
+
+
+def assert_no_secrets(*texts: str) -> None:
+    for text in texts:
+        assert OKTA_TOKEN not in text
+        assert SCIM_TOKEN not in text
+
+
+@dataclass
+class Env:
+    tmp_path: Path
+    org: OktaOrg
+    okta: OktaSimulator
+    okta_url: str
+    scim: ScimServer
+    scim_url: str
+    ids: dict[str, str]
+
+    def config(self, **sections: dict[str, Any]) -> Path:
+        return write_config(
+            self.tmp_path,
+            okta_url=self.okta_url,
+            scim_url=self.scim_url,
+            app_id=self.org.app.id,
+            **sections,
+        )
+
+    def run(self, *argv: str, config: Path | None = None) -> Result:
+        """Run the real CLI in this process, capturing its output."""
+        path = config or self.config()
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.main([*argv, "--config", str(path), "--log-format", "json"])
+        assert_no_secrets(out.getvalue(), err.getvalue())
+        return Result(int(code), out.getvalue(), err.getvalue(), parse_events(out.getvalue()))
+
+    def popen(self, *argv: str, config: Path | None = None) -> subprocess.Popen[str]:
+        path = config or self.config()
+        return subprocess.Popen(
+            [sys.executable, "-m", "syncd", *argv, "--config", str(path), "--log-format", "json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def run_process(self, *argv: str, config: Path | None = None, timeout: float = 120) -> Result:
+        proc = self.popen(*argv, config=config)
+        stdout, stderr = proc.communicate(timeout=timeout)
+        assert_no_secrets(stdout, stderr)
+        return Result(proc.returncode, stdout, stderr, parse_events(stdout))
+
+    def downstream(self) -> dict[str, dict[str, Any]]:
+        """The SCIM server's own users, by userName."""
+        return {u["userName"]: u for u in self.scim.users()}
+
+    def roles(self) -> dict[str, tuple[str | None, bool]]:
+        """userName -> (role name, active), from the SCIM server's own store."""
+        names = {v: k for k, v in CATALOG.items()}
+        return {
+            name: (names.get(u.get("vanta_roles")), bool(u.get("active")))
+            for name, u in self.downstream().items()
+        }
+
+
+def build_org() -> tuple[OktaOrg, dict[str, str]]:
+    """A small org: three role groups with priorities, an override, a person in three groups."""
+    org = OktaOrg(app_id=APP_ID, roles=CATALOG, seed=11)
+    ids: dict[str, str] = {}
+    ids["admins"] = org.add_group("Vanta-Admins", group_id="00gadmins00000000001")
+    ids["editors"] = org.add_group("Vanta-Editors", group_id="00geditors0000000002")
+    ids["employees"] = org.add_group("Vanta-Employees", group_id="00gemployees00000003")
+    ids["engineering"] = org.add_group("Engineering", group_id="00gengineering000004")
+    org.assign_group(ids["admins"], 1, {"vanta_roles": CATALOG["Admin"]})
+    org.assign_group(ids["editors"], 2, {"vanta_roles": CATALOG["Editor"]})
+    org.assign_group(ids["employees"], 3, {"vanta_roles": CATALOG["Employee"]})
+    people = {
+        "alice": ("Alice", "Admin", ["admins", "employees"]),
+        "bob": ("Bob", "Builder", ["editors", "employees", "engineering"]),
+        "carol": ("Carol", "Clerk", ["employees"]),
+        "dave": ("Dave", "Override", ["admins", "employees"]),
+        "erin": ("Erin", "Everywhere", ["employees", "editors", "admins"]),
+    }
+    for key, (first, last, groups) in people.items():
+        ids[key] = org.add_user(
+            first, last, f"{key}@example.com", groups=[ids[g] for g in groups]
+        )
+    org.assign_user(ids["dave"], {"vanta_roles": "Employee"})  # individual override, by name
+    return org, ids
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Env]:
+    org, ids = build_org()
+    okta = OktaSimulator(org, api_tokens=[OKTA_TOKEN])
+    scim = ScimServer(role_attribute="vanta_roles", bearer_tokens=(SCIM_TOKEN,))
+    with ServerThread(okta.asgi) as okta_srv, ServerThread(scim) as scim_srv:
+        yield Env(tmp_path, org, okta, okta_srv.url, scim, scim_srv.url + "/v2", ids)
