@@ -137,9 +137,7 @@ def build_org() -> tuple[OktaOrg, dict[str, str]]:
         "erin": ("Erin", "Everywhere", ["employees", "editors", "admins"]),
     }
     for key, (first, last, groups) in people.items():
-        ids[key] = org.add_user(
-            first, last, f"{key}@example.com", groups=[ids[g] for g in groups]
-        )
+        ids[key] = org.add_user(first, last, f"{key}@example.com", groups=[ids[g] for g in groups])
     org.assign_user(ids["dave"], {"vanta_roles": "Employee"})  # individual override, by name
     return org, ids
 

@@ -22,7 +22,10 @@ def response(headers: list[tuple[str, str]]) -> httpx.Response:
     [
         [
             ("link", '<https://acme.okta.com/api/v1/apps/0oa1/users?limit=500>; rel="self"'),
-            ("link", '<https://acme.okta.com/api/v1/apps/0oa1/users?after=abc&limit=500>; rel="next"'),
+            (
+                "link",
+                '<https://acme.okta.com/api/v1/apps/0oa1/users?after=abc&limit=500>; rel="next"',
+            ),
         ],
         [
             (
@@ -31,13 +34,21 @@ def response(headers: list[tuple[str, str]]) -> httpx.Response:
                 '<https://acme.okta.com/api/v1/apps/0oa1/users?after=abc&limit=500>; rel="next"',
             )
         ],
-        [("LINK", '<https://acme.okta.com/api/v1/apps/0oa1/users?after=abc&limit=500>;rel=next')],
+        [("LINK", "<https://acme.okta.com/api/v1/apps/0oa1/users?after=abc&limit=500>;rel=next")],
         [("link", '</api/v1/apps/0oa1/users?after=abc&limit=500>; rel="next"')],
-        [("link", '<https://acme.okta.com/api/v1/apps/0oa1/users?after=abc&limit=500>; title="a, b"; rel="prefetch next"')],
+        [
+            (
+                "link",
+                '<https://acme.okta.com/api/v1/apps/0oa1/users?after=abc&limit=500>; title="a, b"; rel="prefetch next"',
+            )
+        ],
     ],
 )
 def test_next_link_variants(headers: list[tuple[str, str]]) -> None:
-    assert next_link(response(headers)) == "https://acme.okta.com/api/v1/apps/0oa1/users?after=abc&limit=500"
+    assert (
+        next_link(response(headers))
+        == "https://acme.okta.com/api/v1/apps/0oa1/users?after=abc&limit=500"
+    )
 
 
 def test_no_next_link_is_the_last_page() -> None:
@@ -47,7 +58,11 @@ def test_no_next_link_is_the_last_page() -> None:
 
 def test_repeated_rate_limit_headers_take_the_minimum() -> None:
     headers = httpx.Headers(
-        [("x-rate-limit-remaining", "40"), ("X-Rate-Limit-Remaining", "12"), ("x-rate-limit-limit", "100, 600")]
+        [
+            ("x-rate-limit-remaining", "40"),
+            ("X-Rate-Limit-Remaining", "12"),
+            ("x-rate-limit-limit", "100, 600"),
+        ]
     )
     assert _header_min(headers, "x-rate-limit-remaining") == 12
     assert _header_min(headers, "x-rate-limit-limit") == 100

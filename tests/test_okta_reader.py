@@ -205,9 +205,11 @@ def _rsa_key() -> tuple[str, str]:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     ).decode()
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     return private, public
 
 
@@ -260,6 +262,66 @@ async def test_no_secret_in_logs_or_errors(logs: io.StringIO) -> None:
         async with okta.http(max_attempts=3) as http:
             with pytest.raises(OktaTransientError) as info:
                 await read_all(OktaReader(http, APP))
-            texts = [str(info.value), repr(info.value), repr(http), repr(http.auth), logs.getvalue()]
+            texts = [
+                str(info.value),
+                repr(info.value),
+                repr(http),
+                repr(http.auth),
+                logs.getvalue(),
+            ]
     for text in texts:
         assert OKTA_TOKEN not in text
+
+
+async def test_a_malformed_record_is_named_by_id_and_the_others_still_arrive() -> None:
+    with Okta(org_with(3)) as okta:
+        first = okta.org.app_user_ids()[0]
+        okta.sim.fail_next(path_prefix="/api/v1/apps/", kind="corrupt:_embedded.user.profile.login")
+        async with okta.http() as http:
+            items = [i async for i in OktaReader(http, APP).app_users()]
+    errors = [i for i in items if isinstance(i, OktaRecordError)]
+    assert len(items) == 3 and len(errors) == 1
+    assert errors[0].record_id == first
+    assert str(errors[0]) == (
+        f"app user {first}: missing required field: _embedded.user.profile.login"
+    )
+
+
+async def test_oauth_token_is_renewed_once_on_401() -> None:
+    private, public = _rsa_key()
+    client = OAuthClient(public_key_pem=public, scopes=SCOPES)
+    with Okta(org_with(3), oauth_clients={"0oaservice0000000001": client}) as okta:
+        auth = PrivateKeyJWTAuth(
+            org_url=okta.server.url,
+            client_id="0oaservice0000000001",
+            private_key=SecretStr(private),
+            scopes=SCOPES,
+            clock=okta.clock,
+        )
+        async with okta.http(auth=auth) as http:
+            reader = OktaReader(http, APP)
+            assert len(await read_all(reader)) == 3
+            okta.sim.fail_next(path_prefix="/api/v1/apps/", kind="401", count=1)
+            assert len(await read_all(reader)) == 3  # renewed, then retried once
+            assert auth.tokens_fetched == 2
+            okta.sim.fail_next(path_prefix="/api/v1/apps/", kind="401", count=2)
+            with pytest.raises(OktaAuthError):  # still 401 after renewing: no loop
+                await read_all(reader)
+            assert auth.tokens_fetched == 3
+
+
+async def test_requests_in_flight_are_capped_by_concurrency() -> None:
+    from syncd.directory import read_directory
+
+    org = org_with(5)
+    groups = [org.add_group(f"Team-{i}") for i in range(12)]
+    for i, group in enumerate(groups):
+        org.assign_group(group, 10 + i, {"vanta_roles": EMPLOYEE})
+    # The simulator answers 429 past 2 requests in flight; syncd capped at 2 never sees one.
+    from syncd.sim.okta import Faults
+
+    with Okta(org, concurrency_limit=2, faults=Faults(latency=0.05)) as okta:
+        async with okta.http(concurrency=2) as http:
+            directory = await read_directory(OktaReader(http, APP), "vanta_roles", concurrency=8)
+        assert len(directory.members) == 13
+        assert okta.sim.stats.rate_limited == 0

@@ -105,8 +105,11 @@ def test_unassign_suspend_delete_and_no_role_deactivate_then_reassign_reactivate
     assert all(not active for _, active in roles.values()), roles
     assert result.one("sync.finished")["deactivated"] == 5
     assert {e["user_name"] for e in result.named("user.no_role")} == {"alice@example.com"}
-    assert all(r.body["Operations"][0]["value"] == {"active": False}
-               for r in env.scim.requests if r.method == "PATCH")
+    assert all(
+        r.body["Operations"][0]["value"] == {"active": False}
+        for r in env.scim.requests
+        if r.method == "PATCH"
+    )
 
     env.org.unsuspend(env.ids["bob"])
     env.org.add_member(env.ids["employees"], env.ids["carol"])
@@ -122,7 +125,9 @@ def test_unassign_suspend_delete_and_no_role_deactivate_then_reassign_reactivate
 
 def test_login_change_updates_user_name(env: Env) -> None:
     env.run("run", "--once")
-    env.org.change_login(env.ids["carol"], "carol.clerk@example.com", email="carol.clerk@example.com")
+    env.org.change_login(
+        env.ids["carol"], "carol.clerk@example.com", email="carol.clerk@example.com"
+    )
     result = env.run("run", "--once")
     assert result.code == 0
     users = env.downstream()

@@ -149,13 +149,18 @@ class Store:
                 await store._setup(migrate=True)
                 return store
             db = await aiosqlite.connect(f"file:{path}?mode=ro", uri=True)
-            store = cls(db, path, True)
-            await store._setup(migrate=False)
-            return store
+            return await cls._ready(cls(db, path, True), migrate=False)
         _create_private(path)
         db = await aiosqlite.connect(path)
-        store = cls(db, path, False)
-        await store._setup(migrate=True)
+        return await cls._ready(cls(db, path, False), migrate=True)
+
+    @classmethod
+    async def _ready(cls, store: Store, *, migrate: bool) -> Store:
+        try:
+            await store._setup(migrate=migrate)
+        except BaseException:
+            await store.close()
+            raise
         return store
 
     async def _setup(self, *, migrate: bool) -> None:
