@@ -51,7 +51,7 @@ class Result:
 def parse_events(text: str) -> list[dict[str, Any]]:
     events = []
     for line in text.splitlines():
-        if line.startswith("{"):
+        if line.startswith('{"') and line.endswith("}"):
             events.append(json.loads(line))
     return events
 

@@ -105,11 +105,24 @@ def run_demo(out: TextIO | None = None) -> int:
                 f"{'yes' if user.get('active') else 'no'}"
             )
         say()
+        plan, desired = anyio.run(lambda: app.compute_plan(settings))
+        left_out = [
+            f"{s.user_name} (role value {s.detail} is not in roles.catalog: left as is)"
+            for s in plan.skipped
+        ] + [
+            f"{u.user_name} ({u.status}: not created)"
+            if u.role_id
+            else f"{u.user_name} (no role: not created)"
+            for u in sorted(desired.users.values(), key=lambda u: u.user_name)
+            if not u.active
+        ]
+        if left_out:
+            say("== Assigned in Okta but not provisioned ==")
+            for line in left_out:
+                say(f"  {line}")
+            say()
         if first == ExitCode.PARTIAL:
-            say(
-                "Exit code 1 (partial): someone in the demo org has a role value that is not in "
-                "the catalog; syncd logged user.invalid_role and left them alone."
-            )
+            say("Exit code 1 (partial): a person was skipped; see user.invalid_role above.")
             say()
 
         say("== Cycle 2: nothing changed in Okta ==")

@@ -1,0 +1,122 @@
+"""The other commands end to end: plan, demo, sim okta."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+
+import httpx
+
+from .conftest import Env
+from .helpers import ADMIN
+
+
+def test_plan_prints_the_changes_and_writes_nothing(env: Env) -> None:
+    result = env.run("plan")
+    assert result.code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["ACTION", "PERSON", "ROLE", "FIELDS"]
+    creates = [line for line in lines if line.startswith("create")]
+    assert len(creates) == 5
+    assert any("dave@example.com" in line and "Employee" in line for line in creates)
+    assert "Plan: 5 to create, 0 to update, 0 to reactivate, 0 to deactivate" in result.stdout
+    assert not (env.tmp_path / "state.db").exists()
+    assert env.scim.count() == 0
+
+
+def test_plan_after_a_change_and_as_json(env: Env) -> None:
+    assert env.run("run", "--once").code == 0
+    env.org.set_group_profile(env.ids["editors"], {"vanta_roles": ADMIN})
+    env.org.suspend(env.ids["carol"])
+    text = env.run("plan")
+    assert any(
+        line.split()[:5] == ["update", "bob@example.com", "Editor", "->", "Admin"]
+        for line in text.stdout.splitlines()
+    ), text.stdout
+    result = env.run("plan", "--json")
+    assert result.code == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert plan["totals"] == {
+        "create": 0,
+        "update": 1,
+        "reactivate": 0,
+        "deactivate": 1,
+        "unchanged": 3,
+        "skipped": 0,
+    }
+    changes = {c["user_name"]: c for c in plan["changes"]}
+    assert changes["bob@example.com"]["previous_role"] == "Editor"
+    assert changes["bob@example.com"]["role"] == "Admin"
+    assert changes["carol@example.com"]["action"] == "deactivate"
+    before = env.scim.count()
+    env.run("plan")
+    assert env.scim.count() == before
+
+
+def test_plan_with_okta_down_exits_4(env: Env) -> None:
+    bad = env.tmp_path / "bad-token"
+    bad.write_text("nope-nope-nope\n")
+    result = env.run("plan", config=env.config(okta={"token_file": str(bad)}))
+    assert result.code == 4
+    assert "Invalid token provided" in result.stderr
+
+
+def test_demo_runs_with_no_network() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "syncd", "demo"], capture_output=True, text=True, timeout=180
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "== Downstream now:" in proc.stdout
+    assert "Cycle 2 sent 0 SCIM requests: nothing left to do." in proc.stdout
+    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    finished = [e for e in events if e["event"] == "sync.finished"]
+    assert len(finished) == 2
+    assert finished[0]["created"] >= 40 and finished[1]["scim_requests"] == 0
+    assert any(e["event"] == "user.invalid_role" for e in events)
+
+
+def test_sim_okta_command_serves_an_org() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "syncd",
+            "sim",
+            "okta",
+            "--port",
+            str(port),
+            "--generate",
+            "60",
+            "--token",
+            "cli-sim-token",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        banner = proc.stdout.readline()
+        assert banner.startswith(f"Okta simulator: http://127.0.0.1:{port} app 0oa")
+        app_id = banner.split(" app ")[1].split()[0]
+        for _ in range(100):  # the banner comes just before uvicorn binds
+            try:
+                response = httpx.get(
+                    f"http://127.0.0.1:{port}/api/v1/apps/{app_id}/users?limit=500",
+                    headers={"Authorization": "SSWS cli-sim-token"},
+                )
+                break
+            except httpx.ConnectError:
+                import time
+
+                time.sleep(0.05)
+        assert response.status_code == 200
+        assert len(response.json()) > 40
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
