@@ -82,9 +82,30 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TOKEN",
         help="an accepted SSWS API token (repeatable; default: $SYNCD_SIM_TOKEN or 'sim-token')",
     )
+    okta.add_argument(
+        "--rate-limit",
+        action="append",
+        metavar="FAMILY=N",
+        help="per-minute limit of a bucket (users, groups, apps, logs, oauth); repeatable",
+    )
     okta.add_argument("--log-format", choices=("json", "console"), default=None)
     okta.add_argument("--log-level", default="warning")
     okta.set_defaults(func=cmd_sim_okta)
+
+    scim = sim_sub.add_parser(
+        "scim", help="serve scim2-server with the role attribute on 127.0.0.1"
+    )
+    scim.add_argument("--port", type=int, default=8090)
+    scim.add_argument("--role-attribute", default="vanta_roles")
+    scim.add_argument(
+        "--token",
+        action="append",
+        metavar="TOKEN",
+        help="an accepted bearer token (repeatable; default: $SYNCD_SIM_TOKEN or 'sim-token')",
+    )
+    scim.add_argument("--log-format", choices=("json", "console"), default=None)
+    scim.add_argument("--log-level", default="warning")
+    scim.set_defaults(func=cmd_sim_scim)
     return parser
 
 
@@ -147,3 +168,9 @@ def cmd_sim_okta(args: argparse.Namespace) -> int:
     from syncd.sim.cli import serve_okta
 
     return serve_okta(args)
+
+
+def cmd_sim_scim(args: argparse.Namespace) -> int:
+    from syncd.sim.cli import serve_scim
+
+    return serve_scim(args)

@@ -185,6 +185,9 @@ class ScimServer:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
+        if scope["path"] == "/_sim/stats":
+            await self._send_stats(send)
+            return
         body_parts: list[bytes] = []
 
         async def recording_receive() -> Message:
@@ -233,6 +236,21 @@ class ScimServer:
             held = _strip_members(held)
         for message in held:
             await send(message)
+
+    async def _send_stats(self, send: Any) -> None:
+        with self._lock:
+            by_method: dict[str, int] = {}
+            for seen in self.requests:
+                by_method[seen.method] = by_method.get(seen.method, 0) + 1
+        body = json.dumps({"requests": len(self.requests), "by_method": by_method}).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
 
 
 def _error_response(fault: Fault) -> list[Message]:
