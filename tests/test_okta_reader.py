@@ -325,3 +325,37 @@ async def test_requests_in_flight_are_capped_by_concurrency() -> None:
             directory = await read_directory(OktaReader(http, APP), "vanta_roles", concurrency=8)
         assert len(directory.members) == 13
         assert okta.sim.stats.rate_limited == 0
+
+
+async def test_app_user_schema_gives_the_role_enum() -> None:
+    with Okta(org_with(1)) as okta:
+        async with okta.http() as http:
+            schema = await OktaReader(http, APP).app_user_schema()
+    attribute = schema.custom["vanta_roles"]
+    assert attribute.roles() == {v: k for k, v in CATALOG.items()}
+    assert attribute.scope == "NONE"
+    assert attribute.external_namespace == "urn:ietf:params:scim:schemas:core:2.0:User"
+
+
+async def test_groups_by_name_and_id() -> None:
+    org = org_with(2)
+    team = org.add_group("Team-Payments")
+    org.add_group("Team-Payments-Ops")
+    with Okta(org) as okta:
+        async with okta.http() as http:
+            reader = OktaReader(http, APP)
+            (found,) = await reader.groups_named("Team-Payments")
+            assert found.id == team
+            assert (await reader.group(team)).profile.name == "Team-Payments"
+            with pytest.raises(OktaNotFoundError):
+                await reader.group("00gnosuchgroup000000")
+
+
+async def test_pacing_takes_the_minimum_of_repeated_headers() -> None:
+    # Every response repeats Limit and Remaining with larger decoys first (9 for a bucket of 4):
+    # believing them, a 0.9 share would allow 8 requests a window and meet 429s.
+    with Okta(org_with(2600), limits=RateLimits(apps=4, repeat_headers=True)) as okta:
+        async with okta.http(rate_limit_share=0.9) as http:
+            users = await read_all(OktaReader(http, APP))
+        assert len(users) == 2600
+        assert okta.sim.stats.rate_limited == 0

@@ -277,3 +277,19 @@ def test_crash_after_post_before_record_leaves_no_duplicate(env: Env) -> None:
     env.scim.reset_counts()
     assert env.run("run", "--once", config=config).code == 0
     assert env.scim.count() == 0
+
+
+def test_one_person_failing_does_not_stop_the_others(env: Env) -> None:
+    env.scim.fail_next("POST", "/Users", 400, body="emails: invalid value")
+    result = env.run("run", "--once", config=env.config(scim={"concurrency": 1}))
+    assert result.code == 1
+    failed = result.one("user.failed")
+    assert "HTTP 400" in failed["error"] and "emails: invalid value" in failed["error"]
+    assert failed["consecutive_failures"] == 1
+    assert len(env.scim.users()) == 4
+    finished = result.one("sync.finished")
+    assert (finished["created"], finished["failed"], finished["outcome"]) == (4, 1, "partial")
+    result = env.run("run", "--once")
+    assert result.code == 0
+    assert result.one("user.created")["user_name"] == failed["user_name"]
+    assert env.roles() == EXPECTED_FIRST
