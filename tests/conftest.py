@@ -142,10 +142,19 @@ def build_org() -> tuple[OktaOrg, dict[str, str]]:
     return org, ids
 
 
+@contextlib.contextmanager
+def make_env(
+    tmp_path: Path, org: tuple[OktaOrg, dict[str, str]] | None = None, **scim_options: Any
+) -> Iterator[Env]:
+    """The simulator (``build_org()`` unless given) and a scim2-server, both on loopback."""
+    okta_org, ids = org or build_org()
+    okta = OktaSimulator(okta_org, api_tokens=[OKTA_TOKEN])
+    scim = ScimServer(role_attribute="vanta_roles", bearer_tokens=(SCIM_TOKEN,), **scim_options)
+    with ServerThread(okta.asgi) as okta_srv, ServerThread(scim) as scim_srv:
+        yield Env(tmp_path, okta_org, okta, okta_srv.url, scim, scim_srv.url + "/v2", ids)
+
+
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[Env]:
-    org, ids = build_org()
-    okta = OktaSimulator(org, api_tokens=[OKTA_TOKEN])
-    scim = ScimServer(role_attribute="vanta_roles", bearer_tokens=(SCIM_TOKEN,))
-    with ServerThread(okta.asgi) as okta_srv, ServerThread(scim) as scim_srv:
-        yield Env(tmp_path, org, okta, okta_srv.url, scim, scim_srv.url + "/v2", ids)
+    with make_env(tmp_path) as e:
+        yield e

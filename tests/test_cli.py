@@ -45,6 +45,12 @@ def test_plan_after_a_change_and_as_json(env: Env) -> None:
         "deactivate": 1,
         "unchanged": 3,
         "skipped": 0,
+        "groups_create": 0,
+        "groups_rename": 0,
+        "members_add": 0,
+        "members_remove": 0,
+        "groups_delete": 0,
+        "groups_unmanage": 0,
     }
     changes = {c["user_name"]: c for c in plan["changes"]}
     assert changes["bob@example.com"]["previous_role"] == "Editor"

@@ -14,12 +14,10 @@ import httpx
 
 from syncd.clock import Clock, SystemClock
 from syncd.config import Credentials, Settings, load_credentials
-from syncd.engine import Engine, ExitCode
+from syncd.engine import Engine, ExitCode, Snapshot
 from syncd.log import get_logger
 from syncd.okta import OktaHttp, OktaReader, PrivateKeyJWTAuth, SSWSAuth
 from syncd.okta.auth import OktaAuth
-from syncd.plan import Plan
-from syncd.roles import DesiredState
 from syncd.scim import ScimClient
 from syncd.scim.client import PatchForm
 from syncd.store import RunLock, Store
@@ -137,7 +135,7 @@ async def compute_plan(
     *,
     clock: Clock | None = None,
     okta_transport: httpx.AsyncBaseTransport | None = None,
-) -> tuple[Plan, DesiredState]:
+) -> Snapshot:
     """The plan of a cycle, writing nothing anywhere (the database is opened read-only)."""
     credentials = load_credentials(settings)
     async with (

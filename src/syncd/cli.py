@@ -146,7 +146,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     try:
-        plan, _ = anyio.run(lambda: app.compute_plan(settings))
+        plan = anyio.run(lambda: app.compute_plan(settings)).plan
     except CycleAborted as exc:
         _error(str(exc))
         return int(exc.exit_code)

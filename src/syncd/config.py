@@ -114,6 +114,17 @@ class ScimSettings(_Section):
     concurrency: int = Field(default=4, ge=1, le=64)
     max_attempts: int = Field(default=5, ge=1, le=20)
     timeout: float = Field(default=30.0, gt=0)
+    push_groups: list[str] = Field(default_factory=list)
+    max_members_per_patch: int = Field(default=100, ge=1, le=1000)
+    on_group_unpushed: Literal["keep", "delete"] = "keep"
+
+    @field_validator("push_groups")
+    @classmethod
+    def _push_groups(cls, value: list[str]) -> list[str]:
+        cleaned = [v.strip() for v in value]
+        if any(not v for v in cleaned):
+            raise ValueError("an entry is empty; give Okta group names, ids or globs")
+        return cleaned
 
     @field_validator("base_url")
     @classmethod

@@ -4,7 +4,8 @@ No Okta org, no network: the Okta simulator serves a small realistic org (about 
 Admin/Editor/Employee groups with priorities, people in several groups, an individual override,
 a suspended person, an invalid role value) and scim2-server stands in for the compliance
 platform. Both listen on 127.0.0.1. The demo runs one cycle, shows the people downstream with
-their roles, then runs a second cycle to show that nothing is left to do.
+their roles and the pushed groups (Vanta-Admins, Engineering, Team-*) with their members, then
+runs a second cycle to show that nothing is left to do.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ admin = ["Admin"]
 [scim]
 base_url = "{scim_url}"
 token_file = "{tmp}/scim-token"
+push_groups = ["Vanta-Admins", "Engineering", "Team-*"]
 
 [sync]
 state_db = "{tmp}/state.db"
@@ -105,7 +107,15 @@ def run_demo(out: TextIO | None = None) -> int:
                 f"{'yes' if user.get('active') else 'no'}"
             )
         say()
-        plan, desired = anyio.run(lambda: app.compute_plan(settings))
+        groups = sorted(scim.groups(), key=lambda g: g["displayName"])
+        by_id = {u["id"]: u["userName"].split("@")[0] for u in users}
+        say(f"== Pushed groups downstream: {len(groups)} ==")
+        for group in groups:
+            members = sorted(by_id.get(m["value"], m["value"]) for m in group.get("members", []))
+            say(f"{group['displayName']:16} {len(members):3} members: {', '.join(members)}")
+        say()
+        snapshot = anyio.run(lambda: app.compute_plan(settings))
+        plan, desired = snapshot.plan, snapshot.desired
         left_out = [
             f"{s.user_name} (role value {s.detail} is not in roles.catalog: left as is)"
             for s in plan.skipped

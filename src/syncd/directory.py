@@ -5,6 +5,9 @@ members of the groups that matter (those whose assignment sets the role attribut
 groups asked for), concurrently and at the largest page sizes. Records are reduced to the few
 fields syncd uses as they arrive, so memory stays small for large orgs.
 
+With ``push_patterns`` (``scim.push_groups``: names, ids or globs), it also lists the org's
+groups once, picks the pushed ones and reads their members.
+
 A malformed record is kept aside (:attr:`Directory.record_errors`); the person it belongs to is
 listed in :attr:`Directory.unreadable`, and later steps leave that person untouched. Any failed
 request fails the whole read: a snapshot is complete or it does not exist.
@@ -12,7 +15,8 @@ request fails the whole read: a snapshot is complete or it does not exist.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import fnmatch
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +63,36 @@ class Directory:
     members: dict[str, frozenset[str]]  # group id -> member user ids (groups that matter only)
     record_errors: list[OktaRecordError] = field(default_factory=list)
     unreadable: set[str] = field(default_factory=set)  # people whose record was malformed
+    pushed: dict[str, str] = field(default_factory=dict)  # pushed group id -> its name
+    unmatched: list[str] = field(default_factory=list)  # push patterns that matched no group
+    group_ids: frozenset[str] | None = None  # every group of the org, when they were listed
+
+
+def is_glob(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")
+
+
+def match_push_groups(
+    groups: Iterable[tuple[str, str]], patterns: Sequence[str]
+) -> tuple[dict[str, str], list[str]]:
+    """Pick the pushed groups among ``(id, name)`` pairs.
+
+    An entry is a group id, an exact (case-sensitive) group name, or a glob on names
+    (``Team-*``). Returns ``{id: name}`` and the entries that matched nothing.
+    """
+    pushed: dict[str, str] = {}
+    hits = dict.fromkeys(patterns, False)
+    for group_id, name in groups:
+        for pattern in patterns:
+            matched = (
+                fnmatch.fnmatchcase(name, pattern)
+                if is_glob(pattern)
+                else pattern in (group_id, name)
+            )
+            if matched:
+                pushed[group_id] = name
+                hits[pattern] = True
+    return pushed, [p for p, hit in hits.items() if not hit]
 
 
 def has_value(value: Any) -> bool:
@@ -76,7 +110,7 @@ async def read_directory(
     source: OktaSource,
     role_attribute: str,
     *,
-    extra_groups: Iterable[str] = (),
+    push_patterns: Sequence[str] = (),
     concurrency: int = 8,
 ) -> Directory:
     """Read the app's people, group assignments and the members of the groups that matter."""
@@ -85,7 +119,9 @@ async def read_directory(
     members: dict[str, frozenset[str]] = {}
     errors: list[OktaRecordError] = []
     unreadable: set[str] = set()
-    extra = list(dict.fromkeys(extra_groups))
+    pushed: dict[str, str] = {}
+    unmatched: list[str] = []
+    all_groups: set[str] = set()
 
     def bad(error: OktaRecordError) -> None:
         errors.append(error)
@@ -127,7 +163,35 @@ async def read_directory(
                 ids.add(item.id)
         members[group_id] = frozenset(ids)
 
+    async def read_pushed() -> None:
+        listed: list[tuple[str, str]] = []
+        async for item in source.groups():
+            if isinstance(item, OktaRecordError):
+                bad(item)
+                if item.record_id:
+                    all_groups.add(item.record_id)
+                continue
+            listed.append((item.id, item.profile.name))
+            all_groups.add(item.id)
+        found, missing = match_push_groups(listed, push_patterns)
+        pushed.update(found)
+        unmatched.extend(missing)
+
     async def read_groups() -> None:
+        if push_patterns:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(read_pushed)
+                tg.start_soon(read_grants)
+        else:
+            await read_grants()
+        wanted = [g.group_id for g in grants if has_value(g.role_value)]
+        wanted += [g for g in pushed if g not in wanted]
+        limiter = anyio.CapacityLimiter(concurrency)
+        async with anyio.create_task_group() as tg:
+            for group_id in wanted:
+                tg.start_soon(read_members, group_id, limiter)
+
+    async def read_grants() -> None:
         async for item in source.group_assignments():
             if isinstance(item, OktaRecordError):
                 bad(item)
@@ -140,12 +204,6 @@ async def read_directory(
                     role_value=item.profile.get(role_attribute),
                 )
             )
-        wanted = [g.group_id for g in grants if has_value(g.role_value)]
-        wanted += [g for g in extra if g not in wanted]
-        limiter = anyio.CapacityLimiter(concurrency)
-        async with anyio.create_task_group() as tg:
-            for group_id in wanted:
-                tg.start_soon(read_members, group_id, limiter)
 
     try:
         async with anyio.create_task_group() as tg:
@@ -154,7 +212,16 @@ async def read_directory(
     except BaseExceptionGroup as group:
         # The first failure is the story; the others were cancelled or failed the same way.
         raise first_error(group) from None
-    return Directory(people, grants, members, errors, unreadable)
+    return Directory(
+        people,
+        grants,
+        members,
+        errors,
+        unreadable,
+        pushed,
+        unmatched,
+        frozenset(all_groups) if push_patterns else None,
+    )
 
 
 def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -3,11 +3,12 @@
 :class:`Engine` knows its parts only through :mod:`syncd.interfaces` and the checkpoint
 :class:`~syncd.store.Store`; :mod:`syncd.app` builds the real parts from the configuration.
 :meth:`Engine.compute_plan` is the read-only half (``syncd plan``); :meth:`Engine.run_cycle`
-applies the plan and records the run.
+applies the plan (people first, then pushed groups) and records the run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -16,15 +17,12 @@ from typing import Any
 
 from syncd.apply import Applier, ApplyResult
 from syncd.config import Settings
-from syncd.directory import read_directory
-from syncd.errors import (
-    AuthError,
-    OktaNotFoundError,
-    RemoteError,
-)
-from syncd.interfaces import OktaSource, ScimTarget
+from syncd.directory import Directory, read_directory
+from syncd.errors import AuthError, OktaNotFoundError, RemoteError
+from syncd.interfaces import OktaSource, ScimService
 from syncd.log import bind_run, get_logger
-from syncd.plan import Plan, make_plan
+from syncd.plan import Plan, actual_downstream, make_plan, plan_groups, predicted_downstream
+from syncd.push import GroupPusher, PushResult
 from syncd.roles import DesiredState, RoleCatalog, resolve
 from syncd.store import Store
 
@@ -35,7 +33,7 @@ class ExitCode(IntEnum):
     """The exit codes of ``syncd run --once`` (and the other commands); see the README."""
 
     OK = 0  # everything applied
-    PARTIAL = 1  # finished, but some people failed or were skipped
+    PARTIAL = 1  # finished, but some people or groups failed or were skipped
     CONFIG = 2  # configuration or usage error
     GUARD = 3  # a safety guard held changes back
     REMOTE = 4  # Okta or the SCIM server unreachable or refusing our credentials
@@ -63,6 +61,27 @@ class CycleResult:
     plan: Plan | None = None
 
 
+@dataclass
+class Snapshot:
+    """One cycle's view: what Okta says, what it means, and the plan against the checkpoint."""
+
+    directory: Directory
+    desired: DesiredState
+    plan: Plan
+
+
+GROUP_COUNTS = (
+    "groups_created",
+    "groups_adopted",
+    "groups_renamed",
+    "groups_deleted",
+    "groups_unmanaged",
+    "groups_failed",
+    "members_added",
+    "members_removed",
+)
+
+
 def _requests(part: object) -> int:
     value = getattr(part, "requests", 0)
     return int(value) if isinstance(value, int) else 0
@@ -76,7 +95,7 @@ class Engine:
         settings: Settings,
         *,
         source: OktaSource,
-        target: ScimTarget | None,
+        target: ScimService | None,
         store: Store,
     ) -> None:
         self.settings = settings
@@ -85,13 +104,19 @@ class Engine:
         self.store = store
         self.catalog = RoleCatalog(settings.roles.catalog)
         self.applier: Applier | None = None
+        self.pusher: GroupPusher | None = None
 
-    async def compute_plan(self) -> tuple[Plan, DesiredState]:
-        """Read Okta, resolve roles, diff against the checkpoint. Writes nothing."""
+    async def compute_plan(self) -> Snapshot:
+        """Read Okta, resolve roles, diff against the checkpoint. Writes nothing.
+
+        The plan's group changes are predicted from the people's changes; a real run plans
+        the groups again once the people are applied.
+        """
         try:
             directory = await read_directory(
                 self.source,
                 self.settings.roles.attribute,
+                push_patterns=self.settings.scim.push_groups,
                 concurrency=self.settings.okta.concurrency,
             )
         except OktaNotFoundError as exc:
@@ -102,6 +127,12 @@ class Engine:
             ) from None
         except RemoteError as exc:
             raise CycleAborted(ExitCode.REMOTE, f"Okta: {exc}") from None
+        for pattern in directory.unmatched:
+            log.warning(
+                "group.not_found",
+                pattern=pattern,
+                detail="this scim.push_groups entry matches no Okta group name or id",
+            )
         desired = resolve(directory, self.catalog, self.settings.roles.default)
         for invalid in desired.invalid.values():
             log.warning(
@@ -116,13 +147,46 @@ class Engine:
             if user.role_id is None and not user.staged:
                 log.info("user.no_role", okta_id=user.okta_id, user_name=user.user_name)
         records = await self.store.users()
-        return make_plan(desired, records, self.settings.role_attribute), desired
+        plan = make_plan(desired, records, self.settings.role_attribute)
+        group_records = await self.store.groups()
+        if directory.pushed or group_records:
+            groups = plan_groups(
+                directory,
+                desired,
+                predicted_downstream(desired, records),
+                group_records,
+                self.settings.scim.on_group_unpushed,
+            )
+            plan = dataclasses.replace(plan, groups=groups)
+        return Snapshot(directory, desired, plan)
 
     async def run_cycle(self, mode: str = "once") -> CycleResult:
         """One full cycle, recorded in the runs table, logged from ``sync.started`` on."""
         run_id = uuid.uuid4().hex[:16]
         with bind_run(run_id):
             return await self._run(run_id, mode)
+
+    async def _push_groups(self, snapshot: Snapshot) -> PushResult:
+        """Plan the groups against the people as they now are downstream, and apply."""
+        assert self.target is not None
+        group_records = await self.store.groups()
+        if not snapshot.directory.pushed and not group_records:
+            return PushResult()
+        downstream = actual_downstream(await self.store.users())
+        changes = plan_groups(
+            snapshot.directory,
+            snapshot.desired,
+            downstream,
+            group_records,
+            self.settings.scim.on_group_unpushed,
+        )
+        self.pusher = GroupPusher(
+            self.target,
+            self.store,
+            max_members_per_patch=self.settings.scim.max_members_per_patch,
+            concurrency=self.settings.scim.concurrency,
+        )
+        return await self.pusher.apply(changes, downstream)
 
     async def _run(self, run_id: str, mode: str) -> CycleResult:
         assert self.target is not None, "run_cycle needs a SCIM target"
@@ -133,10 +197,12 @@ class Engine:
 
         plan: Plan | None = None
         applied = ApplyResult()
+        pushed = PushResult()
         error: str | None = None
         exit_code = ExitCode.OK
         try:
-            plan, _ = await self.compute_plan()
+            snapshot = await self.compute_plan()
+            plan = snapshot.plan
             self.applier = Applier(
                 self.target,
                 self.store,
@@ -145,14 +211,17 @@ class Engine:
                 concurrency=self.settings.scim.concurrency,
             )
             applied = await self.applier.apply(plan)
+            if applied.fatal is None and not applied.stopped:
+                pushed = await self._push_groups(snapshot)
         except CycleAborted as exc:
             error, exit_code = str(exc), exc.exit_code
-        if applied.fatal is not None:
-            kind = (
-                "refused our credentials" if isinstance(applied.fatal, AuthError) else "unreachable"
-            )
-            error, exit_code = f"SCIM server {kind}: {applied.fatal}", ExitCode.REMOTE
-        elif exit_code == ExitCode.OK and (applied.counts["failed"] or (plan and plan.skipped)):
+        fatal = applied.fatal or pushed.fatal
+        if fatal is not None:
+            kind = "refused our credentials" if isinstance(fatal, AuthError) else "unreachable"
+            error, exit_code = f"SCIM server {kind}: {fatal}", ExitCode.REMOTE
+        elif exit_code == ExitCode.OK and (
+            applied.counts["failed"] or pushed.counts["groups_failed"] or (plan and plan.skipped)
+        ):
             exit_code = ExitCode.PARTIAL
 
         outcome = {ExitCode.OK: "success", ExitCode.PARTIAL: "partial"}.get(exit_code, "failed")
@@ -165,6 +234,7 @@ class Engine:
             "unchanged": plan.unchanged if plan else 0,
             "failed": applied.counts["failed"],
             "skipped": len(plan.skipped) if plan else 0,
+            **{name: pushed.counts[name] for name in GROUP_COUNTS},
             "okta_requests": _requests(self.source) - okta_before,
             "scim_requests": _requests(self.target) - scim_before,
             "duration_s": round(time.monotonic() - started, 3),

@@ -38,3 +38,19 @@ class ScimTarget(Protocol):
     async def find_user(self, user_name: str) -> dict[str, Any] | None: ...
 
     async def set_active(self, scim_id: str, active: bool) -> None: ...
+
+
+class GroupTarget(Protocol):
+    """The SCIM group operations Push Groups needs."""
+
+    async def find_group(self, display_name: str) -> dict[str, Any] | None: ...
+
+    async def create_group(self, resource: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    async def patch_group(self, scim_id: str, operations: list[dict[str, Any]]) -> None: ...
+
+    async def delete_group(self, scim_id: str) -> None: ...
+
+
+class ScimService(ScimTarget, GroupTarget, Protocol):
+    """A SCIM server for users and groups (what the engine writes to)."""

@@ -5,6 +5,10 @@ what syncd itself last applied (never with what a server echoes back) and return
 :class:`Plan`: a plain, immutable value. ``syncd plan`` prints it; ``syncd run`` applies it.
 A person whose desired resource equals the last applied one is not in the plan at all, and
 costs no request.
+
+Pushed groups are planned the same way (:func:`plan_groups`): their membership is diffed
+against the members syncd itself added (one checkpoint row per member), never against a
+server's ``GET``, which some servers cap or leave empty.
 """
 
 from __future__ import annotations
@@ -14,9 +18,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from syncd.directory import Directory
 from syncd.roles import DesiredState, DesiredUser, RoleCatalog
 from syncd.scim.resources import user_resource
-from syncd.store import UserRecord
+from syncd.store import GroupRecord, UserRecord
 
 Action = Literal["create", "update", "deactivate", "reactivate"]
 ACTIONS: tuple[Action, ...] = ("create", "update", "reactivate", "deactivate")
@@ -47,6 +52,22 @@ class Skipped:
     detail: str
 
 
+@dataclass(frozen=True, slots=True)
+class GroupChange:
+    """What to do to one pushed (or no longer pushed) group."""
+
+    okta_id: str
+    name: str  # the Okta group's name: the displayName to have downstream
+    scim_id: str | None
+    create: bool = False
+    previous_name: str | None = None  # set for a rename
+    add: tuple[str, ...] = ()  # Okta user ids to add
+    remove: tuple[tuple[str, str], ...] = ()  # (Okta user id, the SCIM id syncd added) to remove
+    members: tuple[str, ...] = ()  # every Okta user id that should be a member (for a re-create)
+    retire: Literal["delete", "unmanage"] | None = None
+    reason: str | None = None  # for retire: "unpushed" or "deleted_in_okta"
+
+
 @dataclass(frozen=True)
 class Plan:
     """Everything a cycle would write, and what it leaves alone."""
@@ -56,6 +77,7 @@ class Plan:
     skipped: tuple[Skipped, ...] = ()
     no_role: tuple[str, ...] = ()  # userNames of assigned people with no role (not provisioned)
     counts: Mapping[str, int] = field(default_factory=dict)
+    groups: tuple[GroupChange, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -92,7 +114,21 @@ class Plan:
                 for s in self.skipped
             ],
             "no_role": list(self.no_role),
-            "totals": dict(self.counts),
+            "groups": [
+                {
+                    "okta_id": g.okta_id,
+                    "name": g.name,
+                    "scim_id": g.scim_id,
+                    "create": g.create,
+                    "previous_name": g.previous_name,
+                    "add": list(g.add),
+                    "remove": [user for user, _ in g.remove],
+                    "retire": g.retire,
+                    "reason": g.reason,
+                }
+                for g in self.groups
+            ],
+            "totals": {**self.counts, **group_totals(self.groups)},
         }
 
 
@@ -247,6 +283,100 @@ def make_plan(
     return Plan(tuple(changes), unchanged, tuple(skipped), tuple(no_role), totals)
 
 
+def group_totals(changes: tuple[GroupChange, ...]) -> dict[str, int]:
+    return {
+        "groups_create": sum(1 for g in changes if g.create),
+        "groups_rename": sum(1 for g in changes if g.previous_name is not None),
+        "members_add": sum(len(g.add) for g in changes),
+        "members_remove": sum(len(g.remove) for g in changes),
+        "groups_delete": sum(1 for g in changes if g.retire == "delete"),
+        "groups_unmanage": sum(1 for g in changes if g.retire == "unmanage"),
+    }
+
+
+def predicted_downstream(
+    desired: DesiredState, records: Mapping[str, UserRecord]
+) -> dict[str, str]:
+    """Who will be active downstream once the people of a plan are applied: okta id -> SCIM id.
+
+    People about to be created map to "" (their SCIM id is not known yet).
+    """
+    out: dict[str, str] = {}
+    for okta_id, user in desired.users.items():
+        if user.active and okta_id not in desired.untouchable:
+            record = records.get(okta_id)
+            out[okta_id] = (record.scim_id if record else None) or ""
+    for okta_id in desired.untouchable:
+        record = records.get(okta_id)
+        if record is not None and record.active and record.scim_id:
+            out[okta_id] = record.scim_id
+    return out
+
+
+def actual_downstream(records: Mapping[str, UserRecord]) -> dict[str, str]:
+    """Who is active downstream according to the checkpoint: okta id -> SCIM id."""
+    return {okta_id: r.scim_id for okta_id, r in records.items() if r.active and r.scim_id}
+
+
+def plan_groups(
+    directory: Directory,
+    desired: DesiredState,
+    downstream: Mapping[str, str],
+    records: Mapping[str, GroupRecord],
+    on_unpushed: Literal["keep", "delete"],
+) -> tuple[GroupChange, ...]:
+    """Diff the pushed groups against what syncd last applied to them.
+
+    ``downstream`` maps each person who is (or, for a plan, will be) active downstream to their
+    SCIM id ("" when it is not known yet). A pushed group's members are its Okta members found
+    in ``downstream``; people left untouched (invalid role) keep their recorded membership.
+    """
+    changes: list[GroupChange] = []
+    for okta_id, name in sorted(directory.pushed.items(), key=lambda item: item[1]):
+        record = records.get(okta_id)
+        recorded = record.members if record else {}
+        wanted = {
+            user: downstream[user]
+            for user in directory.members.get(okta_id, frozenset())
+            if user in downstream and user not in desired.untouchable
+        }
+        wanted.update({u: s for u, s in recorded.items() if u in desired.untouchable})
+        stale = [u for u, s in recorded.items() if u in wanted and wanted[u] and wanted[u] != s]
+        add = sorted(set(wanted) - set(recorded) | set(stale))
+        remove = sorted((u, s) for u, s in recorded.items() if u not in wanted or u in stale)
+        create = record is None or record.scim_id is None
+        previous = (
+            record.display_name if record and not create and record.display_name != name else None
+        )
+        if create or previous is not None or add or remove:
+            changes.append(
+                GroupChange(
+                    okta_id=okta_id,
+                    name=name,
+                    scim_id=None if create or record is None else record.scim_id,
+                    create=create,
+                    previous_name=previous,
+                    add=tuple(add),
+                    remove=tuple(remove),
+                    members=tuple(sorted(wanted)),
+                )
+            )
+    for okta_id, record in sorted(records.items()):
+        if okta_id in directory.pushed:
+            continue
+        gone = directory.group_ids is not None and okta_id not in directory.group_ids
+        changes.append(
+            GroupChange(
+                okta_id=okta_id,
+                name=record.display_name,
+                scim_id=record.scim_id,
+                retire="delete" if on_unpushed == "delete" else "unmanage",
+                reason="deleted_in_okta" if gone else "unpushed",
+            )
+        )
+    return tuple(changes)
+
+
 def format_plan(plan: Plan, catalog: RoleCatalog) -> str:
     """A readable table of the changes, then the totals."""
     rows = [("ACTION", "PERSON", "ROLE", "FIELDS")]
@@ -256,6 +386,19 @@ def format_plan(plan: Plan, catalog: RoleCatalog) -> str:
         rows.append((c.action, c.user_name, role, ", ".join(c.changed_fields)))
     for s in plan.skipped:
         rows.append(("skip", s.user_name, "-", f"{s.reason}: {s.detail}"))
+    for g in plan.groups:
+        if g.retire:
+            verb = "delete" if g.retire == "delete" else "stop managing"
+            rows.append((f"group {g.retire}", g.name, "-", f"{verb} ({g.reason})"))
+            continue
+        if g.create:
+            rows.append(("group create", g.name, "-", f"{len(g.add)} members"))
+        elif g.previous_name is not None:
+            rows.append(
+                ("group rename", g.name, "-", f"displayName: {g.previous_name} -> {g.name}")
+            )
+        if not g.create and (g.add or g.remove):
+            rows.append(("group members", g.name, "-", f"+{len(g.add)} -{len(g.remove)}"))
     lines: list[str] = []
     if len(rows) > 1:
         widths = [max(len(r[i]) for r in rows) for i in range(3)]
@@ -272,4 +415,11 @@ def format_plan(plan: Plan, catalog: RoleCatalog) -> str:
         + (f"; {len(plan.no_role)} assigned with no role" if plan.no_role else "")
         + "."
     )
+    if plan.groups:
+        gt = group_totals(plan.groups)
+        lines.append(
+            f"Groups: {gt['groups_create']} to create, {gt['groups_rename']} to rename, "
+            f"{gt['members_add']} members to add, {gt['members_remove']} to remove, "
+            f"{gt['groups_delete']} to delete, {gt['groups_unmanage']} to stop managing."
+        )
     return "\n".join(lines)

@@ -22,6 +22,7 @@ import datetime as dt
 import fcntl
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,24 @@ MIGRATIONS: list[str] = [
     CREATE INDEX runs_started ON runs (started_at);
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 2: pushed groups, and one row per member syncd added.
+    """
+    CREATE TABLE groups (
+        okta_id      TEXT PRIMARY KEY,
+        scim_id      TEXT,
+        display_name TEXT NOT NULL,
+        intent       TEXT,
+        failures     INTEGER NOT NULL DEFAULT 0,
+        last_error   TEXT,
+        updated_at   TEXT NOT NULL
+    );
+    CREATE TABLE group_members (
+        group_okta_id TEXT NOT NULL REFERENCES groups (okta_id) ON DELETE CASCADE,
+        user_okta_id  TEXT NOT NULL,
+        scim_user_id  TEXT NOT NULL,
+        PRIMARY KEY (group_okta_id, user_okta_id)
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -84,6 +103,19 @@ class UserRecord:
     @property
     def provisioned(self) -> bool:
         return self.scim_id is not None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRecord:
+    """What syncd last did for one pushed group, and the members it added."""
+
+    okta_id: str
+    scim_id: str | None
+    display_name: str
+    intent: str | None
+    failures: int
+    last_error: str | None
+    members: dict[str, str]  # user okta id -> the SCIM user id syncd added
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +304,102 @@ class Store:
         await self._db.commit()
         record = await self.user(okta_id)
         return record.failures if record else 1
+
+    # --- groups ---------------------------------------------------------------------------
+
+    async def groups(self) -> dict[str, GroupRecord]:
+        members: dict[str, dict[str, str]] = {}
+        async with self._db.execute("SELECT * FROM group_members") as cur:
+            async for row in cur:
+                members.setdefault(row["group_okta_id"], {})[row["user_okta_id"]] = row[
+                    "scim_user_id"
+                ]
+        async with self._db.execute("SELECT * FROM groups") as cur:
+            return {
+                row["okta_id"]: GroupRecord(
+                    okta_id=row["okta_id"],
+                    scim_id=row["scim_id"],
+                    display_name=row["display_name"],
+                    intent=row["intent"],
+                    failures=row["failures"],
+                    last_error=row["last_error"],
+                    members=members.get(row["okta_id"], {}),
+                )
+                async for row in cur
+            }
+
+    async def record_group_intent(self, okta_id: str, display_name: str) -> None:
+        """Before a group create: it may exist downstream after this point."""
+        await self._db.execute(
+            """INSERT INTO groups (okta_id, display_name, intent, updated_at)
+               VALUES (?, ?, 'create', ?)
+               ON CONFLICT (okta_id) DO UPDATE SET intent = 'create',
+                   updated_at = excluded.updated_at""",
+            (okta_id, display_name, now_iso()),
+        )
+        await self._db.commit()
+
+    async def record_group(
+        self, okta_id: str, *, scim_id: str, display_name: str, reset_members: bool = False
+    ) -> None:
+        """After a group create, adoption or rename. ``reset_members`` forgets its members."""
+        await self._db.execute(
+            """INSERT INTO groups (okta_id, scim_id, display_name, intent, failures, last_error,
+                                   updated_at)
+               VALUES (?, ?, ?, NULL, 0, NULL, ?)
+               ON CONFLICT (okta_id) DO UPDATE SET scim_id = excluded.scim_id,
+                   display_name = excluded.display_name, intent = NULL, failures = 0,
+                   last_error = NULL, updated_at = excluded.updated_at""",
+            (okta_id, scim_id, display_name, now_iso()),
+        )
+        if reset_members:
+            await self._db.execute("DELETE FROM group_members WHERE group_okta_id = ?", (okta_id,))
+        await self._db.commit()
+
+    async def record_members(
+        self,
+        group_okta_id: str,
+        *,
+        added: Sequence[tuple[str, str]] = (),
+        removed: Sequence[str] = (),
+    ) -> None:
+        """After one membership PATCH succeeded: its adds and removes, in one transaction."""
+        await self._db.executemany(
+            "DELETE FROM group_members WHERE group_okta_id = ? AND user_okta_id = ?",
+            [(group_okta_id, user) for user in removed],
+        )
+        await self._db.executemany(
+            """INSERT INTO group_members (group_okta_id, user_okta_id, scim_user_id)
+               VALUES (?, ?, ?)
+               ON CONFLICT (group_okta_id, user_okta_id)
+               DO UPDATE SET scim_user_id = excluded.scim_user_id""",
+            [(group_okta_id, user, scim) for user, scim in added],
+        )
+        await self._db.execute(
+            "UPDATE groups SET failures = 0, last_error = NULL, updated_at = ? WHERE okta_id = ?",
+            (now_iso(), group_okta_id),
+        )
+        await self._db.commit()
+
+    async def record_group_failure(self, okta_id: str, display_name: str, error: str) -> int:
+        await self._db.execute(
+            """INSERT INTO groups (okta_id, display_name, failures, last_error, updated_at)
+               VALUES (?, ?, 1, ?, ?)
+               ON CONFLICT (okta_id) DO UPDATE SET failures = failures + 1,
+                   last_error = excluded.last_error, updated_at = excluded.updated_at""",
+            (okta_id, display_name, error, now_iso()),
+        )
+        await self._db.commit()
+        async with self._db.execute(
+            "SELECT failures FROM groups WHERE okta_id = ?", (okta_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 1
+
+    async def forget_group(self, okta_id: str) -> None:
+        """Stop managing a group (its member rows go with it)."""
+        await self._db.execute("DELETE FROM groups WHERE okta_id = ?", (okta_id,))
+        await self._db.commit()
 
     # --- runs -----------------------------------------------------------------------------
 

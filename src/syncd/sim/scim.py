@@ -7,7 +7,8 @@ asks for a known server quirk:
 
 * every request is counted and logged (:attr:`ScimServer.requests`);
 * ``hooks`` run after the server has handled a request and before the response leaves, so a
-  test can kill the client at that exact point;
+  test can kill the client at that exact point; ``intercepts`` run before the server sees a
+  request, and one that returns True has it answered 503, unprocessed;
 * ``hide_group_members=True`` drops ``members`` from GET responses on groups, like servers that
   omit or cap them;
 * ``require_patch_path=True`` answers 400 to a PATCH operation without ``path``, like servers
@@ -19,6 +20,7 @@ asks for a known server quirk:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import threading
 from collections.abc import Callable
@@ -125,6 +127,7 @@ class ScimServer:
         self.faults: list[Fault] = []
         self.requests: list[Seen] = []
         self.hooks: list[Callable[[Seen], None]] = []
+        self.intercepts: list[Callable[[Seen], bool]] = []
         self._lock = threading.Lock()
 
     # --- inspection -----------------------------------------------------------------------
@@ -188,54 +191,50 @@ class ScimServer:
         if scope["path"] == "/_sim/stats":
             await self._send_stats(send)
             return
-        body_parts: list[bytes] = []
-
-        async def recording_receive() -> Message:
-            message: Message = await receive()
-            body_parts.append(message.get("body", b""))
-            return message
-
-        held: list[Message] = []
-
-        async def holding_send(message: Message) -> None:
-            held.append(message)
-
+        raw = b""
+        while True:
+            message = await receive()
+            raw += message.get("body", b"")
+            if not message.get("more_body"):
+                break
         path = str(scope["path"]).removeprefix(scope.get("root_path", "")).removeprefix("/v2")
-        fault = self._take_fault(scope["method"], path)
-        if fault is not None:
-            while (await recording_receive()).get("more_body"):
-                pass
-            held = _error_response(fault)
-        elif self.require_patch_path and scope["method"] == "PATCH":
-            while (message := await recording_receive()).get("more_body"):
-                pass
-            operations = (json.loads(b"".join(body_parts) or b"{}")).get("Operations", [])
-            if any(isinstance(op, dict) and not op.get("path") for op in operations):
-                held = _error_response(Fault("PATCH", path, 400, body="path is required"))
-            else:
-                replay = [{"type": "http.request", "body": b"".join(body_parts)}]
-
-                async def replay_receive() -> Message:
-                    return replay.pop(0) if replay else {"type": "http.disconnect"}
-
-                await self._app(scope, replay_receive, holding_send)
-        else:
-            await self._app(scope, recording_receive, holding_send)
+        request = Seen(scope["method"], path, scope["query_string"].decode(), 0, _parse(raw))
+        fault = self._take_fault(request.method, path) or self._refusal(request)
+        held = _error_response(fault) if fault else await self._serve(scope, raw)
         status = next((m["status"] for m in held if m["type"] == "http.response.start"), 0)
-        raw = b"".join(body_parts)
-        try:
-            parsed = json.loads(raw) if raw else None
-        except ValueError:
-            parsed = None
-        seen = Seen(scope["method"], path, scope["query_string"].decode(), status, parsed)
+        seen = dataclasses.replace(request, status=status)
         with self._lock:
             self.requests.append(seen)
         for hook in list(self.hooks):
             hook(seen)
-        if self.hide_group_members and scope["method"] == "GET" and path.startswith("/Groups"):
+        if self.hide_group_members and request.method == "GET" and path.startswith("/Groups"):
             held = _strip_members(held)
         for message in held:
             await send(message)
+
+    def _refusal(self, request: Seen) -> Fault | None:
+        """An intercept that asked to drop the request, or a quirk that refuses it."""
+        if any(intercept(request) for intercept in list(self.intercepts)):
+            return Fault(request.method, request.path, 503, body="intercepted")
+        if self.require_patch_path and request.method == "PATCH":
+            operations = (request.body or {}).get("Operations", [])
+            if any(isinstance(op, dict) and not op.get("path") for op in operations):
+                return Fault("PATCH", request.path, 400, body="path is required")
+        return None
+
+    async def _serve(self, scope: Scope, raw: bytes) -> list[Message]:
+        """Let scim2-server handle the request; return its response messages."""
+        pending = [{"type": "http.request", "body": raw, "more_body": False}]
+        held: list[Message] = []
+
+        async def replay() -> Message:
+            return pending.pop() if pending else {"type": "http.disconnect"}
+
+        async def hold(message: Message) -> None:
+            held.append(message)
+
+        await self._app(scope, replay, hold)
+        return held
 
     async def _send_stats(self, send: Any) -> None:
         with self._lock:
@@ -251,6 +250,13 @@ class ScimServer:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _parse(raw: bytes) -> Any:
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return None
 
 
 def _error_response(fault: Fault) -> list[Message]:

@@ -1,0 +1,276 @@
+"""Push Groups: pushed Okta groups and their members, kept in step downstream.
+
+Applies the :class:`~syncd.plan.GroupChange` values of a plan, after the people are applied, so
+a group only ever lists people syncd has provisioned and who are active. Like Okta:
+
+* create: look up ``displayName eq "..."`` first and adopt a match (``group.adopted``),
+  otherwise ``POST /Groups`` (a 409 adopts too);
+* rename: ``PATCH replace displayName``;
+* members: ``PATCH add`` / ``remove`` in batches of at most ``max_members_per_patch`` member
+  changes, each batch recorded in the checkpoint as soon as it succeeds, so a crash resumes at
+  the next batch; ``replace members`` is never sent;
+* a 404 on a managed group re-creates it and re-adds its members;
+* a group no longer pushed (or deleted in Okta) is forgotten (``group.unmanaged``) or deleted
+  (``group.deleted``), as ``scim.on_group_unpushed`` says.
+
+Only groups syncd created or adopted are ever touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from syncd.errors import (
+    AuthError,
+    RemoteError,
+    ScimConflictError,
+    ScimNotFoundError,
+    ScimUnreachableError,
+)
+from syncd.interfaces import GroupTarget
+from syncd.log import get_logger
+from syncd.plan import GroupChange
+from syncd.scim.resources import filter_eq, group_resource
+from syncd.store import Store
+
+log = get_logger(__name__)
+
+
+@dataclass
+class PushResult:
+    counts: Counter[str] = field(default_factory=Counter)
+    fatal: RemoteError | None = None
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class GroupPusher:
+    """Applies group changes through a :class:`~syncd.interfaces.GroupTarget`."""
+
+    def __init__(
+        self,
+        target: GroupTarget,
+        store: Store,
+        *,
+        max_members_per_patch: int = 100,
+        concurrency: int = 4,
+    ) -> None:
+        self.target = target
+        self.store = store
+        self.batch = max_members_per_patch
+        self.concurrency = concurrency
+        self._stop = False
+
+    def stop(self) -> None:
+        """Take no new group; the batch in flight finishes and is recorded."""
+        self._stop = True
+
+    async def apply(
+        self, changes: Sequence[GroupChange], scim_ids: Mapping[str, str]
+    ) -> PushResult:
+        """Apply ``changes``; ``scim_ids`` maps each active, provisioned person to their SCIM id."""
+        result = PushResult()
+        pending = iter(changes)
+
+        async def worker() -> None:
+            for change in pending:
+                if self._stop or result.fatal is not None:
+                    return
+                await self._apply_one(change, scim_ids, result)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(max(1, min(self.concurrency, len(changes)))):
+                tg.start_soon(worker)
+        return result
+
+    async def _apply_one(
+        self, change: GroupChange, scim_ids: Mapping[str, str], result: PushResult
+    ) -> None:
+        try:
+            if change.retire is not None:
+                await self._retire(change, result)
+            else:
+                await self._push(change, scim_ids, result)
+        except (AuthError, ScimUnreachableError) as exc:
+            if result.fatal is None:
+                result.fatal = exc
+        except RemoteError as exc:
+            failures = await self.store.record_group_failure(change.okta_id, change.name, str(exc))
+            result.counts["groups_failed"] += 1
+            log.error(
+                "group.failed",
+                group=change.name,
+                okta_id=change.okta_id,
+                error=str(exc),
+                consecutive_failures=failures,
+            )
+
+    # --- one group ------------------------------------------------------------------------
+
+    async def _push(
+        self, change: GroupChange, scim_ids: Mapping[str, str], result: PushResult
+    ) -> None:
+        scim_id = change.scim_id
+        if change.create or scim_id is None:
+            scim_id = await self._create(change, result)
+        elif change.previous_name is not None:
+            operation = {"op": "replace", "path": "displayName", "value": change.name}
+            try:
+                with anyio.CancelScope(shield=True):
+                    await self.target.patch_group(scim_id, [operation])
+                    await self.store.record_group(
+                        change.okta_id, scim_id=scim_id, display_name=change.name
+                    )
+            except ScimNotFoundError:
+                await self._recreate(change, scim_ids, result)
+                return
+            result.counts["groups_renamed"] += 1
+            log.info(
+                "group.renamed",
+                group=change.name,
+                previous_name=change.previous_name,
+                okta_id=change.okta_id,
+                scim_id=scim_id,
+            )
+        try:
+            await self._members(change, scim_id, change.remove, change.add, scim_ids, result)
+        except ScimNotFoundError:
+            await self._recreate(change, scim_ids, result)
+
+    async def _create(self, change: GroupChange, result: PushResult) -> str:
+        """Adopt the group named like the Okta group, or create it. Returns its SCIM id."""
+        await self.store.record_group_intent(change.okta_id, change.name)
+        existing = await self.target.find_group(change.name)
+        if existing is None:
+            try:
+                created = await self.target.create_group(
+                    group_resource(okta_id=change.okta_id, display_name=change.name)
+                )
+            except ScimConflictError:
+                existing = await self.target.find_group(change.name)
+                if existing is None:
+                    raise
+            else:
+                scim_id = str(created["id"])
+                await self.store.record_group(
+                    change.okta_id, scim_id=scim_id, display_name=change.name, reset_members=True
+                )
+                result.counts["groups_created"] += 1
+                log.info(
+                    "group.created", group=change.name, okta_id=change.okta_id, scim_id=scim_id
+                )
+                return scim_id
+        scim_id = str(existing.get("id") or "")
+        if not scim_id:
+            raise ScimConflictError(f"group {change.name!r}: the existing group has no id")
+        await self.store.record_group(
+            change.okta_id, scim_id=scim_id, display_name=change.name, reset_members=True
+        )
+        result.counts["groups_adopted"] += 1
+        log.info("group.adopted", group=change.name, okta_id=change.okta_id, scim_id=scim_id)
+        return scim_id
+
+    async def _recreate(
+        self, change: GroupChange, scim_ids: Mapping[str, str], result: PushResult
+    ) -> None:
+        """The managed group is gone downstream: create it again with all its members."""
+        await self.store.record_group_intent(change.okta_id, change.name)
+        try:
+            created = await self.target.create_group(
+                group_resource(okta_id=change.okta_id, display_name=change.name)
+            )
+            scim_id = str(created["id"])
+        except ScimConflictError:
+            existing = await self.target.find_group(change.name)
+            if existing is None:
+                raise
+            scim_id = str(existing["id"])
+        await self.store.record_group(
+            change.okta_id, scim_id=scim_id, display_name=change.name, reset_members=True
+        )
+        result.counts["groups_created"] += 1
+        log.info(
+            "group.created",
+            group=change.name,
+            okta_id=change.okta_id,
+            scim_id=scim_id,
+            recreated=True,
+        )
+        await self._members(change, scim_id, (), change.members, scim_ids, result)
+
+    async def _members(
+        self,
+        change: GroupChange,
+        scim_id: str,
+        remove: Sequence[tuple[str, str]],
+        add: Sequence[str],
+        scim_ids: Mapping[str, str],
+        result: PushResult,
+    ) -> None:
+        """Send the member changes in batches, recording each batch once it succeeds."""
+        removed = 0
+        for batch in _chunks(list(remove), self.batch):
+            removals: list[dict[str, Any]] = [
+                {"op": "remove", "path": f"members[{filter_eq('value', scim)}]"}
+                for _, scim in batch
+            ]
+            with anyio.CancelScope(shield=True):
+                await self.target.patch_group(scim_id, removals)
+                await self.store.record_members(change.okta_id, removed=[u for u, _ in batch])
+            removed += len(batch)
+        additions = [(user, scim_ids[user]) for user in add if scim_ids.get(user)]
+        added = 0
+        for batch in _chunks(additions, self.batch):
+            additions_op: list[dict[str, Any]] = [
+                {"op": "add", "path": "members", "value": [{"value": s} for _, s in batch]}
+            ]
+            with anyio.CancelScope(shield=True):
+                await self.target.patch_group(scim_id, additions_op)
+                await self.store.record_members(change.okta_id, added=list(batch))
+            added += len(batch)
+        if removed:
+            result.counts["members_removed"] += removed
+            log.info(
+                "group.members_removed", group=change.name, okta_id=change.okta_id, count=removed
+            )
+        if added:
+            result.counts["members_added"] += added
+            log.info("group.members_added", group=change.name, okta_id=change.okta_id, count=added)
+
+    async def _retire(self, change: GroupChange, result: PushResult) -> None:
+        if change.retire == "delete":
+            scim_id = change.scim_id
+            if scim_id is None:  # a create may have happened before a crash: find it
+                found = await self.target.find_group(change.name)
+                scim_id = str(found["id"]) if found and found.get("id") else None
+            if scim_id is not None:
+                with contextlib.suppress(ScimNotFoundError):  # already gone: fine
+                    await self.target.delete_group(scim_id)
+            await self.store.forget_group(change.okta_id)
+            result.counts["groups_deleted"] += 1
+            log.info(
+                "group.deleted",
+                group=change.name,
+                okta_id=change.okta_id,
+                scim_id=scim_id,
+                reason=change.reason,
+            )
+            return
+        await self.store.forget_group(change.okta_id)
+        result.counts["groups_unmanaged"] += 1
+        log.info(
+            "group.unmanaged",
+            group=change.name,
+            okta_id=change.okta_id,
+            scim_id=change.scim_id,
+            reason=change.reason,
+        )
