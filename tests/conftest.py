@@ -11,8 +11,13 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import queue
+import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +67,80 @@ def assert_no_secrets(*texts: str) -> None:
         assert SCIM_TOKEN not in text
 
 
+class Daemon:
+    """A running ``syncd run`` subprocess whose JSON log lines are read as they come."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.events: list[dict[str, Any]] = []
+        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._stderr: list[str] = []
+        self._terminated = False
+        threading.Thread(target=self._read, daemon=True).start()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            line = line.strip()
+            if line.startswith('{"') and line.endswith("}"):
+                self._queue.put(json.loads(line))
+        self._queue.put(None)
+
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        self._stderr.extend(self.proc.stderr)
+
+    def wait_for(self, event: str, timeout: float = 60, **fields: Any) -> dict[str, Any]:
+        """The next log line of ``event`` whose fields match (reads lines as they come)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(
+                    f"no {event} {fields} within {timeout}s; stderr: {self.stderr}"
+                )
+            try:
+                item = self._queue.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if item is None:
+                raise AssertionError(f"the daemon exited before {event}; stderr: {self.stderr}")
+            self.events.append(item)
+            assert_no_secrets(json.dumps(item))
+            if item.get("event") == event and all(item.get(k) == v for k, v in fields.items()):
+                return item
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self._stderr)[-3000:]
+
+    def signal(self, signum: int) -> None:
+        if signum == signal.SIGTERM:
+            self._terminated = True
+        os.kill(self.proc.pid, signum)
+
+    def stop(self, timeout: float = 60) -> int:
+        """SIGTERM (unless it is already stopping), then the exit code; reads the log to the end."""
+        stopping = self._terminated or any(e.get("event") == "daemon.stopping" for e in self.events)
+        if self.proc.poll() is None and not stopping:
+            self.signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=timeout)
+        while (item := self._queue.get(timeout=10)) is not None:
+            self.events.append(item)
+        assert_no_secrets(self.stderr, *(json.dumps(e) for e in self.events))
+        return code
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
 @dataclass
 class Env:
     tmp_path: Path
@@ -72,14 +151,10 @@ class Env:
     scim_url: str
     ids: dict[str, str]
 
-    def config(self, **sections: dict[str, Any]) -> Path:
-        return write_config(
-            self.tmp_path,
-            okta_url=self.okta_url,
-            scim_url=self.scim_url,
-            app_id=self.org.app.id,
-            **sections,
-        )
+    def config(self, **sections: Any) -> Path:
+        """A config file for this env; ``okta_url``, ``scim_url``, ``app_id`` may be overridden."""
+        defaults = {"okta_url": self.okta_url, "scim_url": self.scim_url, "app_id": self.org.app.id}
+        return write_config(self.tmp_path, **{**defaults, **sections})
 
     def run(self, *argv: str, config: Path | None = None) -> Result:
         """Run the real CLI in this process, capturing its output."""
@@ -90,14 +165,21 @@ class Env:
         assert_no_secrets(out.getvalue(), err.getvalue())
         return Result(int(code), out.getvalue(), err.getvalue(), parse_events(out.getvalue()))
 
-    def popen(self, *argv: str, config: Path | None = None) -> subprocess.Popen[str]:
+    def popen(
+        self, *argv: str, config: Path | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[str]:
         path = config or self.config()
         return subprocess.Popen(
             [sys.executable, "-m", "syncd", *argv, "--config", str(path), "--log-format", "json"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            env={**os.environ, **(env or {})},
         )
+
+    def daemon(self, config: Path | None = None, env: dict[str, str] | None = None) -> Daemon:
+        """Start ``syncd run`` (the scheduled service) in a subprocess."""
+        return Daemon(self.popen("run", config=config, env=env))
 
     def run_process(self, *argv: str, config: Path | None = None, timeout: float = 120) -> Result:
         proc = self.popen(*argv, config=config)

@@ -6,15 +6,16 @@ transports, but never replace syncd's own logic.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import cast
 
 import httpx
 
 from syncd.clock import Clock, SystemClock
 from syncd.config import Credentials, Settings, load_credentials
-from syncd.engine import Engine, ExitCode, Snapshot
+from syncd.engine import CycleResult, Engine, ExitCode, Snapshot
 from syncd.log import get_logger
 from syncd.okta import OktaHttp, OktaReader, PrivateKeyJWTAuth, SSWSAuth
 from syncd.okta.auth import OktaAuth
@@ -88,6 +89,19 @@ async def open_scim(
         yield client
 
 
+@dataclass
+class RunReport:
+    """One run, for the command line, the scheduler and the metrics."""
+
+    exit_code: ExitCode
+    error: str | None
+    result: CycleResult | None = None
+    okta_requests: dict[str, int] = field(default_factory=dict)  # by endpoint family
+    scim_requests: dict[str, int] = field(default_factory=dict)  # by HTTP method
+    rate_limit_remaining: dict[str, int] = field(default_factory=dict)  # by bucket
+    managed: dict[str, int] = field(default_factory=dict)  # users, active_users, groups
+
+
 async def run_cycle(
     settings: Settings,
     *,
@@ -95,19 +109,16 @@ async def run_cycle(
     clock: Clock | None = None,
     okta_transport: httpx.AsyncBaseTransport | None = None,
     scim_transport: httpx.AsyncBaseTransport | None = None,
-    lock: RunLock | None = None,
-) -> tuple[ExitCode, str | None]:
-    """One cycle under the run lock. Returns the exit code and the error, if any.
+    on_engine: Callable[[Engine | None], None] | None = None,
+) -> RunReport:
+    """One cycle under the run lock.
 
     Raises :class:`~syncd.errors.LockHeldError` when another run holds the lock and
-    :class:`~syncd.errors.ConfigError` for configuration problems.
+    :class:`~syncd.errors.ConfigError` for configuration problems. ``on_engine`` is told the
+    engine while the cycle runs (and None after), so a scheduler can stop it.
     """
     credentials = load_credentials(settings)
-    own_lock = lock is None
-    lock = lock or RunLock(settings.sync.state_db)
-    if own_lock:
-        lock.acquire()
-    try:
+    with RunLock(settings.sync.state_db):
         async with await Store.open(settings.sync.state_db) as store:
             patch_form = await store.get_meta(PATCH_FORM_KEY)
             async with (
@@ -121,13 +132,26 @@ async def run_cycle(
                 ) as scim,
             ):
                 engine = Engine(settings, source=reader, target=scim, store=store)
-                result = await engine.run_cycle(mode)
+                if on_engine is not None:
+                    on_engine(engine)
+                try:
+                    result = await engine.run_cycle(mode)
+                finally:
+                    if on_engine is not None:
+                        on_engine(None)
                 if scim.patch_form and scim.patch_form != patch_form:
                     await store.set_meta(PATCH_FORM_KEY, scim.patch_form)
-                return result.exit_code, result.error
-    finally:
-        if own_lock:
-            lock.release()
+                return RunReport(
+                    exit_code=result.exit_code,
+                    error=result.error,
+                    result=result,
+                    okta_requests=dict(reader.http.stats.by_family),
+                    scim_requests=dict(scim.stats.by_method),
+                    rate_limit_remaining={
+                        k: v for k, v in reader.http.limiter.snapshot().items() if v is not None
+                    },
+                    managed=await store.managed_counts(),
+                )
 
 
 async def compute_plan(

@@ -59,6 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
     plan.set_defaults(func=cmd_plan)
 
+    check = sub.add_parser("check", help="test the connection and credentials at both ends")
+    _common(check)
+    check.set_defaults(func=cmd_check)
+
+    status = sub.add_parser("status", help="the last runs and failing people, from the checkpoint")
+    _common(status)
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+    status.set_defaults(func=cmd_status)
+
     demo = sub.add_parser(
         "demo", help="run a cycle against a bundled Okta simulator and SCIM server"
     )
@@ -112,8 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    # `plan` prints its table on stdout: its logs go to stderr.
-    stream = sys.stderr if args.command == "plan" else sys.stdout
+    # Commands that print a report on stdout send their log lines to stderr.
+    stream = sys.stderr if args.command in ("plan", "check", "status") else sys.stdout
     configure(args.log_format, args.log_level, stream=stream)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
@@ -133,14 +142,16 @@ def _error(message: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config)
     if not args.once:
-        _error("the scheduled service is not available in this version; use `syncd run --once`")
-        return ExitCode.CONFIG
-    code, error = anyio.run(lambda: app.run_cycle(settings, mode="once"))
-    if error:
-        _error(error)
-    return int(code)
+        from syncd.scheduler import Daemon
+
+        daemon = Daemon(args.config)
+        return anyio.run(daemon.run)
+    settings = load_settings(args.config)
+    report = anyio.run(lambda: app.run_cycle(settings, mode="once"))
+    if report.error:
+        _error(report.error)
+    return int(report.exit_code)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -155,6 +166,28 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(json.dumps(plan.to_dict(catalog), indent=2))
     else:
         print(format_plan(plan, catalog))
+    return ExitCode.OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from syncd.check import run_checks
+
+    settings = load_settings(args.config)
+    checks = anyio.run(lambda: run_checks(settings))
+    for check in checks:
+        print(redact(str(check)))
+    failed = sum(1 for c in checks if c.status == "FAIL")
+    warned = sum(1 for c in checks if c.status == "WARN")
+    print(f"\n{len(checks) - failed - warned} passed, {warned} warnings, {failed} failed.")
+    return ExitCode.REMOTE if failed else ExitCode.OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from syncd.status import format_status, gather
+
+    settings = load_settings(args.config)
+    status = anyio.run(lambda: gather(settings))
+    print(json.dumps(status, indent=2) if args.json else format_status(status))
     return ExitCode.OK
 
 

@@ -137,10 +137,95 @@ def _default_state_db() -> Path:
     return Path(state_dir) / "state.db" if state_dir else Path("syncd-state.db")
 
 
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: object) -> float:
+    """``"15m"``, ``"90s"``, ``"1h"``, ``"1h30m"`` or a number of seconds -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like 90s, 15m or 1h")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and value.strip():
+        text, seconds, number = value.strip().lower(), 0.0, ""
+        for char in text:
+            if char.isdigit() or char == ".":
+                number += char
+            elif char in _UNITS and number:
+                seconds += float(number) * _UNITS[char]
+                number = ""
+            else:
+                raise ValueError(f"{value!r} is not a duration like 90s, 15m or 1h")
+        if number:
+            raise ValueError(f"{value!r}: give a unit (s, m or h), for example {number}s")
+    else:
+        raise ValueError("expected a duration like 90s, 15m or 1h")
+    if seconds < 0:
+        raise ValueError("must not be negative")
+    return seconds
+
+
 class SyncSettings(_Section):
-    """``[sync]``: the checkpoint database."""
+    """``[sync]``: the checkpoint database and the schedule of ``syncd run``."""
 
     state_db: Path = Field(default_factory=_default_state_db)
+    interval: float | None = None  # seconds; default 15 minutes unless cron is set
+    cron: str | None = None
+    jitter: float = 0.0
+    shutdown_timeout: float = 30.0
+
+    @field_validator("interval", "jitter", "shutdown_timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> float | None:
+        return None if value is None else parse_duration(value)
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, value: float | None) -> float | None:
+        if value is not None and value < 1:
+            raise ValueError("must be at least 1s")
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value, timezone="UTC")
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a crontab expression ({exc})") from None
+        return value.strip()
+
+    @property
+    def every(self) -> float:
+        """The interval in seconds (15 minutes by default)."""
+        return self.interval if self.interval is not None else 900.0
+
+
+class MetricsSettings(_Section):
+    """``[metrics]``: the Prometheus endpoint of ``syncd run`` (off unless ``listen`` is set)."""
+
+    listen: str | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        host, sep, port = value.strip().rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{value!r} is not HOST:PORT, for example 127.0.0.1:9464")
+        return value.strip()
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        if self.listen is None:
+            return None
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
 
 
 class Settings(BaseSettings):
@@ -158,6 +243,7 @@ class Settings(BaseSettings):
     roles: RolesSettings = Field(default_factory=RolesSettings)
     scim: ScimSettings
     sync: SyncSettings = Field(default_factory=SyncSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -273,6 +359,8 @@ def _check_semantics(settings: Settings, source: Path) -> None:
     if (okta.client_id is None) != (okta.private_key_file is None):
         missing = "okta.private_key_file" if okta.client_id else "okta.client_id"
         raise fail(missing, "is required for OAuth (client_id and private_key_file go together)")
+    if settings.sync.interval is not None and settings.sync.cron is not None:
+        raise fail("sync", "give interval or cron, not both")
     if settings.scim.token is not None and settings.scim.token_file is not None:
         raise fail("scim", "give token or token_file, not both")
 

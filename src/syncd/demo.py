@@ -90,7 +90,8 @@ def run_demo(out: TextIO | None = None) -> int:
         say(f"            scim2-server at {scim_srv.url}/v2, checkpoint in {tmp}/state.db")
         say()
         say("== Cycle 1: the first sync ==")
-        first, error = anyio.run(lambda: app.run_cycle(settings))
+        report = anyio.run(lambda: app.run_cycle(settings))
+        first, error = report.exit_code, report.error
         say()
         if error:
             say(f"cycle 1 failed: {error}")
@@ -137,7 +138,8 @@ def run_demo(out: TextIO | None = None) -> int:
 
         say("== Cycle 2: nothing changed in Okta ==")
         scim.reset_counts()
-        second, error = anyio.run(lambda: app.run_cycle(settings))
+        report = anyio.run(lambda: app.run_cycle(settings))
+        second, error = report.exit_code, report.error
         say()
         say(f"Cycle 2 sent {scim.count()} SCIM requests: nothing left to do.")
         if error:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
+import anyio
+
 from syncd.apply import Applier, ApplyResult
 from syncd.config import Settings
 from syncd.directory import Directory, read_directory
@@ -54,7 +56,7 @@ class CycleResult:
     """The outcome of one run."""
 
     run_id: str
-    outcome: str  # "success", "partial" or "failed"
+    outcome: str  # "success", "partial", "failed" or "interrupted"
     exit_code: ExitCode
     counts: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
@@ -105,6 +107,19 @@ class Engine:
         self.catalog = RoleCatalog(settings.roles.catalog)
         self.applier: Applier | None = None
         self.pusher: GroupPusher | None = None
+        self._stopping = False
+        self._read_scope: anyio.CancelScope | None = None
+
+    def stop(self) -> None:
+        """Stop the cycle early: abandon the Okta read, or let the writes in flight finish and
+        be recorded, and start no new one. The run is recorded as ``interrupted``."""
+        self._stopping = True
+        if self._read_scope is not None:
+            self._read_scope.cancel()
+        if self.applier is not None:
+            self.applier.stop()
+        if self.pusher is not None:
+            self.pusher.stop()
 
     async def compute_plan(self) -> Snapshot:
         """Read Okta, resolve roles, diff against the checkpoint. Writes nothing.
@@ -201,7 +216,11 @@ class Engine:
         error: str | None = None
         exit_code = ExitCode.OK
         try:
-            snapshot = await self.compute_plan()
+            with anyio.CancelScope() as self._read_scope:
+                snapshot = await self.compute_plan()
+            self._read_scope = None
+            if self._stopping:
+                raise CycleAborted(ExitCode.OK, "stopped before applying anything")
             plan = snapshot.plan
             self.applier = Applier(
                 self.target,
@@ -210,11 +229,13 @@ class Engine:
                 role_attribute=self.settings.role_attribute,
                 concurrency=self.settings.scim.concurrency,
             )
+            if self._stopping:
+                self.applier.stop()
             applied = await self.applier.apply(plan)
-            if applied.fatal is None and not applied.stopped:
+            if applied.fatal is None and not applied.stopped and not self._stopping:
                 pushed = await self._push_groups(snapshot)
         except CycleAborted as exc:
-            error, exit_code = str(exc), exc.exit_code
+            error, exit_code = (str(exc), exc.exit_code) if exc.exit_code else (None, ExitCode.OK)
         fatal = applied.fatal or pushed.fatal
         if fatal is not None:
             kind = "refused our credentials" if isinstance(fatal, AuthError) else "unreachable"
@@ -225,6 +246,8 @@ class Engine:
             exit_code = ExitCode.PARTIAL
 
         outcome = {ExitCode.OK: "success", ExitCode.PARTIAL: "partial"}.get(exit_code, "failed")
+        if self._stopping and fatal is None:
+            outcome = "interrupted"
         counts: dict[str, Any] = {
             "created": applied.counts["created"],
             "updated": applied.counts["updated"],

@@ -401,6 +401,39 @@ class Store:
         await self._db.execute("DELETE FROM groups WHERE okta_id = ?", (okta_id,))
         await self._db.commit()
 
+    async def managed_counts(self) -> dict[str, int]:
+        """People and groups syncd manages downstream (rows with a SCIM id)."""
+        async with self._db.execute(
+            """SELECT
+                 (SELECT COUNT(*) FROM users WHERE scim_id IS NOT NULL),
+                 (SELECT COUNT(*) FROM users WHERE scim_id IS NOT NULL AND active = 1),
+                 (SELECT COUNT(*) FROM groups WHERE scim_id IS NOT NULL)"""
+        ) as cur:
+            row = await cur.fetchone()
+        users, active, groups = (int(v) for v in row) if row else (0, 0, 0)
+        return {"users": users, "active_users": active, "groups": groups}
+
+    async def failing_users(self) -> list[UserRecord]:
+        async with self._db.execute(
+            "SELECT * FROM users WHERE failures > 0 ORDER BY failures DESC, user_name"
+        ) as cur:
+            return [_user(row) async for row in cur]
+
+    async def failing_groups(self) -> list[GroupRecord]:
+        return sorted(
+            (g for g in (await self.groups()).values() if g.failures > 0),
+            key=lambda g: (-g.failures, g.display_name),
+        )
+
+    async def last_success(self) -> RunRecord | None:
+        """The last run that completed (``success``, or ``partial``: some people failed)."""
+        async with self._db.execute(
+            "SELECT * FROM runs WHERE outcome IN ('success', 'partial') "
+            "ORDER BY started_at DESC LIMIT 1"
+        ) as cur:
+            row = await cur.fetchone()
+        return _run(row) if row else None
+
     # --- runs -----------------------------------------------------------------------------
 
     async def start_run(self, run_id: str, mode: str) -> None:
