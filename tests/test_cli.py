@@ -51,6 +51,7 @@ def test_plan_after_a_change_and_as_json(env: Env) -> None:
         "members_remove": 0,
         "groups_delete": 0,
         "groups_unmanage": 0,
+        "held": 0,
     }
     changes = {c["user_name"]: c for c in plan["changes"]}
     assert changes["bob@example.com"]["previous_role"] == "Editor"
@@ -75,11 +76,12 @@ def test_demo_runs_with_no_network() -> None:
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "== Downstream now:" in proc.stdout
-    assert "Cycle 2 sent 0 SCIM requests: nothing left to do." in proc.stdout
+    assert "Cycle 2 made 0 SCIM writes: nothing left to do." in proc.stdout
     events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     finished = [e for e in events if e["event"] == "sync.finished"]
     assert len(finished) == 2
-    assert finished[0]["created"] >= 40 and finished[1]["scim_requests"] == 0
+    assert finished[0]["created"] >= 40
+    assert finished[1]["drift_found"] == 0 and finished[1]["scim_requests"] == 2  # Users, Groups
     assert any(e["event"] == "user.invalid_role" for e in events)
 
 

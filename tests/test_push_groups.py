@@ -154,14 +154,17 @@ def test_unpush_keep_then_delete_and_deleted_in_okta(env: Env) -> None:
     assert (deleted["group"], deleted["reason"]) == ("Team-Payments", "unpushed")
     assert env.scim.count("DELETE", "/Groups") == 1
     assert set(groups_downstream(env)) == {"Engineering", "Team-Risk"}
-    # Engineering deleted in Okta.
+    # Engineering deleted in Okta (while another group is still pushed: had nothing matched at
+    # all, the empty_read guard would hold the deletion as a suspect read).
     env.org.delete_group(env.ids["engineering"])
     result = env.run(
-        "run", "--once", config=push_config(env, ["Engineering"], on_group_unpushed="delete")
+        "run",
+        "--once",
+        config=push_config(env, ["Engineering", "Vanta-Admins"], on_group_unpushed="delete"),
     )
     assert result.one("group.deleted")["reason"] == "deleted_in_okta"
     assert result.one("group.not_found")["pattern"] == "Engineering"
-    assert set(groups_downstream(env)) == {"Team-Risk"}
+    assert set(groups_downstream(env)) == {"Team-Risk", "Vanta-Admins"}
 
 
 def scim_post(env: Env, path: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -32,8 +32,8 @@ async def test_records_intent_result_and_failures(tmp_path: Path) -> None:
         await store.record_intent("00u1", "a@x")
         rec = (await store.users())["00u1"]
         assert rec.intent == "create" and rec.scim_id is None
-        assert await store.record_failure("00u1", "a@x", "boom") == 1
-        assert await store.record_failure("00u1", "a@x", "boom again") == 2
+        assert (await store.record_failure("00u1", "a@x", "boom")).failures == 1
+        assert (await store.record_failure("00u1", "a@x", "boom again")).failures == 2
         await store.record_applied(
             "00u1", scim_id="s1", user_name="a@x", role="r", active=True, applied={"k": "v"}
         )

@@ -51,11 +51,16 @@ def test_second_run_makes_zero_scim_requests(env: Env) -> None:
     assert (finished["unchanged"], finished["scim_requests"]) == (5, 0)
 
 
+# Tests of the role rules that demote every admin run without admin-lockout protection
+# (roles.admin = []); the guard itself is tested in test_guards.py.
+NO_ADMIN_GUARD = {"roles": {"admin": []}}
+
+
 def test_priority_change_moves_the_role(env: Env) -> None:
     env.run("run", "--once")
     env.org.set_group_priority(env.ids["employees"], 0)  # Employees now outrank the rest
     env.scim.reset_counts()
-    result = env.run("run", "--once")
+    result = env.run("run", "--once", config=env.config(**NO_ADMIN_GUARD))
     assert result.code == 0
     roles = env.roles()
     assert roles["bob@example.com"] == ("Employee", True)
@@ -76,7 +81,7 @@ def test_tie_is_broken_by_the_lowest_group_id(env: Env) -> None:
     assert env.roles()["alice@example.com"] == ("Admin", True)
     env.org.set_group_priority(env.ids["admins"], 1)
     env.org.set_group_priority(env.ids["editors"], 0)
-    assert env.run("run", "--once").code == 0
+    assert env.run("run", "--once", config=env.config(**NO_ADMIN_GUARD)).code == 0
     assert env.roles()["alice@example.com"] == ("Editor", True)
 
 
@@ -99,7 +104,7 @@ def test_unassign_suspend_delete_and_no_role_deactivate_then_reassign_reactivate
     env.org.assign_user(env.ids["alice"], {})  # individual assignment, no role value ...
     env.org.remove_member(env.ids["admins"], env.ids["alice"])
     env.org.remove_member(env.ids["employees"], env.ids["alice"])  # ... and no role group
-    result = env.run("run", "--once")
+    result = env.run("run", "--once", config=env.config(**NO_ADMIN_GUARD))
     assert result.code == 0, result.stderr
     roles = env.roles()
     assert all(not active for _, active in roles.values()), roles

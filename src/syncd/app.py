@@ -15,6 +15,7 @@ import httpx
 
 from syncd.clock import Clock, SystemClock
 from syncd.config import Credentials, Settings, load_credentials
+from syncd.drift import Finding
 from syncd.engine import CycleResult, Engine, ExitCode, Snapshot
 from syncd.log import get_logger
 from syncd.okta import OktaHttp, OktaReader, PrivateKeyJWTAuth, SSWSAuth
@@ -110,6 +111,7 @@ async def run_cycle(
     okta_transport: httpx.AsyncBaseTransport | None = None,
     scim_transport: httpx.AsyncBaseTransport | None = None,
     on_engine: Callable[[Engine | None], None] | None = None,
+    allow_deactivations: int | None = None,
 ) -> RunReport:
     """One cycle under the run lock.
 
@@ -131,7 +133,13 @@ async def run_cycle(
                     patch_form=patch_form,
                 ) as scim,
             ):
-                engine = Engine(settings, source=reader, target=scim, store=store)
+                engine = Engine(
+                    settings,
+                    source=reader,
+                    target=scim,
+                    store=store,
+                    allow_deactivations=allow_deactivations,
+                )
                 if on_engine is not None:
                     on_engine(engine)
                 try:
@@ -168,3 +176,15 @@ async def compute_plan(
     ):
         engine = Engine(settings, source=reader, target=None, store=store)
         return await engine.compute_plan()
+
+
+async def check_drift(settings: Settings, *, clock: Clock | None = None) -> list[Finding]:
+    """``syncd drift``: read Okta and the SCIM server, compare, log; write nothing."""
+    credentials = load_credentials(settings)
+    async with (
+        await Store.open(settings.sync.state_db, readonly=True) as store,
+        open_okta(settings, credentials, clock=clock) as reader,
+        open_scim(settings, credentials, clock=clock) as scim,
+    ):
+        engine = Engine(settings, source=reader, target=scim, store=store)
+        return await engine.check_drift()

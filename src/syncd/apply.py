@@ -12,6 +12,11 @@ How each kind of write behaves (what downstream servers expect of Okta):
 * update: full ``PUT /Users/{id}``; on 404, create again and re-link;
 * deactivate / reactivate: ``PATCH`` of ``active`` (a reactivation whose other fields changed
   is one ``PUT``); a 404 on deactivation means it is already gone.
+
+Every write, and every failed attempt, is kept in the checkpoint's audit trail (``writes``) in
+the same transaction as its record. A role change is logged ``role.changed`` (at warning level
+when the new role is an admin role). A person failing ``quarantine_after`` cycles in a row is
+quarantined (``resource.quarantined``); one success releases them (``resource.released``).
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from syncd.interfaces import ScimTarget
 from syncd.log import get_logger
 from syncd.plan import Plan, UserChange, changed_fields, comparable
 from syncd.roles import RoleCatalog
-from syncd.store import Store
+from syncd.store import Store, Write
 
 log = get_logger(__name__)
 
@@ -67,12 +72,18 @@ class Applier:
         catalog: RoleCatalog,
         role_attribute: str,
         concurrency: int = 4,
+        admin_roles: frozenset[str] = frozenset(),
+        quarantine_after: int | None = None,
+        quarantined: frozenset[str] = frozenset(),
     ) -> None:
         self.target = target
         self.store = store
         self.catalog = catalog
         self.role_attribute = role_attribute
         self.concurrency = concurrency
+        self.admin_roles = admin_roles
+        self.quarantine_after = quarantine_after
+        self.quarantined = quarantined  # okta ids quarantined before this run
         self._stop = False
 
     def stop(self) -> None:
@@ -105,7 +116,13 @@ class Applier:
                 result.fatal = exc
             return
         except RemoteError as exc:
-            failures = await self.store.record_failure(change.okta_id, change.user_name, str(exc))
+            failure = await self.store.record_failure(
+                change.okta_id,
+                change.user_name,
+                str(exc),
+                quarantine_after=self.quarantine_after,
+                write=self._audit(change, change.action, change.scim_id, str(exc)),
+            )
             result.counts["failed"] += 1
             result.failed.append((change.okta_id, change.user_name, str(exc)))
             log.error(
@@ -114,12 +131,26 @@ class Applier:
                 user_name=change.user_name,
                 action=change.action,
                 error=str(exc),
-                consecutive_failures=failures,
+                consecutive_failures=failure.failures,
             )
+            if failure.retry_after is not None:
+                result.counts["quarantined"] += 1
+                log.warning(
+                    "resource.quarantined",
+                    resource_type="user",
+                    okta_id=change.okta_id,
+                    user_name=change.user_name,
+                    failures=failure.failures,
+                    retry_after=failure.retry_after,
+                    last_error=str(exc),
+                )
             return
         result.counts[outcome] += 1
         if extra.get("adopted"):
             result.counts["adopted"] += 1
+        if change.repair:
+            extra["repair"] = True
+            result.counts["repaired"] += 1
         log.info(
             f"user.{outcome}",
             okta_id=change.okta_id,
@@ -131,6 +162,25 @@ class Applier:
             changed_fields=list(change.changed_fields),
             **extra,
         )
+        if change.action != "deactivate" and change.role != change.previous_role:
+            escalation = change.role in self.admin_roles
+            if change.previous_role is not None or escalation:
+                (log.warning if escalation else log.info)(
+                    "role.changed",
+                    okta_id=change.okta_id,
+                    user_name=change.user_name,
+                    scim_id=scim_id,
+                    **{"from": self.catalog.name(change.previous_role)},
+                    to=self.catalog.name(change.role),
+                    escalation=escalation,
+                )
+        if change.okta_id in self.quarantined:
+            log.info(
+                "resource.released",
+                resource_type="user",
+                okta_id=change.okta_id,
+                user_name=change.user_name,
+            )
 
     async def _write(self, change: UserChange) -> tuple[str, str | None, dict[str, Any]]:
         """Make one change and record it. Returns (outcome, scim id, extra log fields)."""
@@ -144,7 +194,7 @@ class Applier:
                 await self.target.set_active(change.scim_id, False)
             except ScimNotFoundError:
                 # Already gone downstream: nothing to deactivate; a return will create it anew.
-                await self._record(change, None, active=False)
+                await self._record(change, None, active=False, detail={"already_gone": True})
                 return "deactivated", None, {"already_gone": True}
             await self._record(change, change.scim_id, active=False)
             return "deactivated", change.scim_id, {}
@@ -154,13 +204,13 @@ class Applier:
             else:
                 await self.target.replace_user(change.scim_id, change.resource)
         except ScimNotFoundError:
-            scim_id, extra = await self._create(change, lookup_first=True)
+            scim_id, extra = await self._create(change, lookup_first=True, recreated=True)
             return DONE[change.action], scim_id, {**extra, "recreated": True}
         await self._record(change, change.scim_id, active=True)
         return DONE[change.action], change.scim_id, {}
 
     async def _create(
-        self, change: UserChange, *, lookup_first: bool | None = None
+        self, change: UserChange, *, lookup_first: bool | None = None, recreated: bool = False
     ) -> tuple[str, dict[str, Any]]:
         assert change.resource is not None
         existing: dict[str, Any] | None = None
@@ -176,7 +226,9 @@ class Applier:
                     raise
             else:
                 scim_id = str(created["id"])
-                await self._record(change, scim_id, active=True)
+                await self._record(
+                    change, scim_id, active=True, action="create", detail={"recreated": recreated}
+                )
                 return scim_id, {}
         return await self._adopt(change, existing)
 
@@ -199,10 +251,55 @@ class Applier:
             change.resource, self.role_attribute
         ):
             await self.target.replace_user(scim_id, change.resource)
-        await self._record(change, scim_id, active=True)
+        await self._record(
+            change, scim_id, active=True, action="adopt", detail={"changed_fields": list(differs)}
+        )
         return scim_id, {"adopted": True}
 
-    async def _record(self, change: UserChange, scim_id: str | None, *, active: bool) -> None:
+    def _audit(
+        self,
+        change: UserChange,
+        action: str,
+        scim_id: str | None,
+        error: str | None = None,
+        *,
+        active: bool | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> Write:
+        before_active = {"create": None, "reactivate": False}.get(change.action, True)
+        info = {
+            k: v
+            for k, v in {
+                "changed_fields": list(change.changed_fields),
+                "repair": change.repair or None,
+                "error": error,
+                **(detail or {}),
+            }.items()
+            if v
+        }
+        return Write(
+            action=action,
+            resource_type="user",
+            okta_id=change.okta_id,
+            scim_id=scim_id,
+            name=change.user_name,
+            before_role=change.previous_role,
+            after_role=change.previous_role if error else change.role,
+            before_active=before_active,
+            after_active=before_active if error else active,
+            outcome="failed" if error else "ok",
+            detail=info or None,
+        )
+
+    async def _record(
+        self,
+        change: UserChange,
+        scim_id: str | None,
+        *,
+        active: bool,
+        action: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
         await self.store.record_applied(
             change.okta_id,
             scim_id=scim_id,
@@ -210,4 +307,7 @@ class Applier:
             role=change.role,
             active=active,
             applied=change.resource,
+            write=self._audit(
+                change, action or change.action, scim_id, active=active, detail=detail
+            ),
         )

@@ -52,6 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="sync: once (--once, for cron) or as a scheduled service")
     _common(run)
     run.add_argument("--once", action="store_true", help="run one cycle and exit")
+    run.add_argument(
+        "--allow-deactivations",
+        type=int,
+        metavar="N",
+        help="with --once: release up to N deactivations a safety guard held back "
+        "(after a person has looked at `syncd plan`)",
+    )
     run.set_defaults(func=cmd_run)
 
     plan = sub.add_parser("plan", help="show what a cycle would change, writing nothing")
@@ -67,6 +74,22 @@ def build_parser() -> argparse.ArgumentParser:
     _common(status)
     status.add_argument("--json", action="store_true", help="print the status as JSON")
     status.set_defaults(func=cmd_status)
+
+    drift = sub.add_parser(
+        "drift", help="compare downstream with what syncd applied; exit 1 if anything drifted"
+    )
+    _common(drift)
+    drift.add_argument("--json", action="store_true", help="print the findings as JSON")
+    drift.set_defaults(func=cmd_drift)
+
+    history = sub.add_parser("history", help="the audit trail: every write syncd made")
+    _common(history)
+    history.add_argument("--user", metavar="NAME", help="only this userName (or group name)")
+    history.add_argument(
+        "--since", metavar="DATE", help="only writes at or after this date or time (ISO 8601)"
+    )
+    history.add_argument("--json", action="store_true", help="print the writes as JSON")
+    history.set_defaults(func=cmd_history)
 
     demo = sub.add_parser(
         "demo", help="run a cycle against a bundled Okta simulator and SCIM server"
@@ -122,7 +145,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     # Commands that print a report on stdout send their log lines to stderr.
-    stream = sys.stderr if args.command in ("plan", "check", "status") else sys.stdout
+    stream = (
+        sys.stderr
+        if args.command in ("plan", "check", "status", "drift", "history")
+        else sys.stdout
+    )
     configure(args.log_format, args.log_level, stream=stream)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
@@ -142,13 +169,18 @@ def _error(message: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.allow_deactivations is not None and (not args.once or args.allow_deactivations < 0):
+        _error("--allow-deactivations N goes with --once, and N is 0 or more")
+        return ExitCode.CONFIG
     if not args.once:
         from syncd.scheduler import Daemon
 
         daemon = Daemon(args.config)
         return anyio.run(daemon.run)
     settings = load_settings(args.config)
-    report = anyio.run(lambda: app.run_cycle(settings, mode="once"))
+    report = anyio.run(
+        lambda: app.run_cycle(settings, mode="once", allow_deactivations=args.allow_deactivations)
+    )
     if report.error:
         _error(report.error)
     return int(report.exit_code)
@@ -188,6 +220,64 @@ def cmd_status(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     status = anyio.run(lambda: gather(settings))
     print(json.dumps(status, indent=2) if args.json else format_status(status))
+    return ExitCode.OK
+
+
+def cmd_drift(args: argparse.Namespace) -> int:
+    from syncd.drift import KINDS
+
+    settings = load_settings(args.config)
+    try:
+        findings = anyio.run(lambda: app.check_drift(settings))
+    except CycleAborted as exc:
+        _error(str(exc))
+        return int(exc.exit_code)
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "kind": f.kind,
+                        "resource_type": f.resource_type,
+                        "name": f.name,
+                        "okta_id": f.okta_id,
+                        "scim_id": f.scim_id,
+                        "field": f.field,
+                        "expected": f.expected,
+                        "actual": f.actual,
+                        **f.detail,
+                    }
+                    for f in findings
+                ],
+                indent=2,
+            )
+        )
+    else:
+        for f in findings:
+            where = f"{f.resource_type} {f.name}" + (f" ({f.field})" if f.field else "")
+            print(f"{f.kind:20} {where}: expected {f.expected!r}, found {f.actual!r}")
+        counts = {k: sum(1 for f in findings if f.kind == k) for k in KINDS}
+        summary = ", ".join(f"{v} {k}" for k, v in counts.items() if v) or "none"
+        print(
+            f"Drift: {summary}." if findings else "No drift: downstream matches what syncd applied."
+        )
+    return 1 if findings else ExitCode.OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from syncd.history import format_history, history
+
+    settings = load_settings(args.config)
+    try:
+        records = anyio.run(lambda: history(settings, user=args.user, since=args.since))
+    except ValueError as exc:
+        _error(str(exc))
+        return ExitCode.CONFIG
+    catalog = RoleCatalog(settings.roles.catalog)
+    if args.json:
+        print(json.dumps([r.to_dict(catalog) for r in records], indent=2))
+    else:
+        print(format_history(records, catalog))
     return ExitCode.OK
 
 

@@ -169,6 +169,10 @@ class SyncSettings(_Section):
     """``[sync]``: the checkpoint database and the schedule of ``syncd run``."""
 
     state_db: Path = Field(default_factory=_default_state_db)
+    max_deactivations: int | str = 25  # a number, or a share of managed active people ("10%")
+    quarantine_after: int = Field(default=5, ge=1)
+    drift_check: bool = True
+    drift_action: Literal["repair", "report"] = "repair"
     interval: float | None = None  # seconds; default 15 minutes unless cron is set
     cron: str | None = None
     jitter: float = 0.0
@@ -178,6 +182,35 @@ class SyncSettings(_Section):
     @classmethod
     def _duration(cls, value: object) -> float | None:
         return None if value is None else parse_duration(value)
+
+    @field_validator("max_deactivations")
+    @classmethod
+    def _max_deactivations(cls, value: int | str) -> int | str:
+        if isinstance(value, bool):
+            raise ValueError('expected a number (25) or a percentage ("10%")')
+        if isinstance(value, int):
+            if value < 0:
+                raise ValueError("must not be negative")
+            return value
+        text = value.strip()
+        if text.endswith("%"):
+            try:
+                share = float(text[:-1])
+            except ValueError:
+                share = -1
+            if not 0 <= share <= 100:
+                raise ValueError(f"{value!r} is not a percentage between 0% and 100%")
+            return text
+        if text.isdigit():
+            return int(text)
+        raise ValueError(f'{value!r}: expected a number (25) or a percentage ("10%")')
+
+    def deactivation_limit(self, managed_active: int) -> int:
+        """The most deactivations one cycle may make, for this many managed active people."""
+        limit = self.max_deactivations
+        if isinstance(limit, int):
+            return limit
+        return int(float(limit[:-1]) / 100 * managed_active)
 
     @field_validator("interval")
     @classmethod

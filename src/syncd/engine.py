@@ -2,8 +2,9 @@
 
 :class:`Engine` knows its parts only through :mod:`syncd.interfaces` and the checkpoint
 :class:`~syncd.store.Store`; :mod:`syncd.app` builds the real parts from the configuration.
-:meth:`Engine.compute_plan` is the read-only half (``syncd plan``); :meth:`Engine.run_cycle`
-applies the plan (people first, then pushed groups) and records the run.
+:meth:`Engine.compute_plan` is the read-only half (``syncd plan``): it reads, resolves, diffs
+and puts the plan through the safety guards. :meth:`Engine.run_cycle` applies the plan (people
+first, then pushed groups), checks for drift and repairs it, and records the run.
 """
 
 from __future__ import annotations
@@ -20,10 +21,19 @@ import anyio
 from syncd.apply import Applier, ApplyResult
 from syncd.config import Settings
 from syncd.directory import Directory, read_directory
+from syncd.drift import Finding, detect_drift, log_findings, repairs
 from syncd.errors import AuthError, OktaNotFoundError, RemoteError
+from syncd.guards import guard_groups, guard_users
 from syncd.interfaces import OktaSource, ScimService
 from syncd.log import bind_run, get_logger
-from syncd.plan import Plan, actual_downstream, make_plan, plan_groups, predicted_downstream
+from syncd.plan import (
+    Plan,
+    Trip,
+    actual_downstream,
+    make_plan,
+    plan_groups,
+    predicted_downstream,
+)
 from syncd.push import GroupPusher, PushResult
 from syncd.roles import DesiredState, RoleCatalog, resolve
 from syncd.store import Store
@@ -72,6 +82,11 @@ class Snapshot:
     plan: Plan
 
 
+def log_trips(trips: tuple[Trip, ...] | list[Trip]) -> None:
+    for trip in trips:
+        log.warning("guard.tripped", guard=trip.guard, detail=trip.detail)
+
+
 GROUP_COUNTS = (
     "groups_created",
     "groups_adopted",
@@ -99,12 +114,15 @@ class Engine:
         source: OktaSource,
         target: ScimService | None,
         store: Store,
+        allow_deactivations: int | None = None,
     ) -> None:
         self.settings = settings
         self.source = source
         self.target = target
         self.store = store
+        self.allow_deactivations = allow_deactivations
         self.catalog = RoleCatalog(settings.roles.catalog)
+        self.admin_roles = self.catalog.ids(settings.roles.admin)
         self.applier: Applier | None = None
         self.pusher: GroupPusher | None = None
         self._stopping = False
@@ -121,11 +139,11 @@ class Engine:
         if self.pusher is not None:
             self.pusher.stop()
 
-    async def compute_plan(self) -> Snapshot:
-        """Read Okta, resolve roles, diff against the checkpoint. Writes nothing.
+    async def compute_plan(self, *, predict_groups: bool = True) -> Snapshot:
+        """Read Okta, resolve roles, diff against the checkpoint, apply the guards. Writes nothing.
 
-        The plan's group changes are predicted from the people's changes; a real run plans
-        the groups again once the people are applied.
+        The plan's group changes are predicted from the people's changes (``predict_groups``); a
+        real run plans the groups again once the people are applied.
         """
         try:
             directory = await read_directory(
@@ -163,17 +181,62 @@ class Engine:
                 log.info("user.no_role", okta_id=user.okta_id, user_name=user.user_name)
         records = await self.store.users()
         plan = make_plan(desired, records, self.settings.role_attribute)
+        plan, released = guard_users(
+            plan,
+            directory=directory,
+            records=records,
+            settings=self.settings,
+            allow_deactivations=self.allow_deactivations,
+        )
+        for note in released:
+            log.warning("guard.released", detail=note, allowed=self.allow_deactivations)
         group_records = await self.store.groups()
-        if directory.pushed or group_records:
-            groups = plan_groups(
+        if predict_groups and (directory.pushed or group_records):
+            changes = plan_groups(
                 directory,
                 desired,
                 predicted_downstream(desired, records),
                 group_records,
                 self.settings.scim.on_group_unpushed,
             )
-            plan = dataclasses.replace(plan, groups=groups)
+            kept, held, trips, skipped = guard_groups(
+                changes, directory=directory, records=group_records, settings=self.settings
+            )
+            plan = dataclasses.replace(
+                plan,
+                groups=tuple(kept),
+                held=plan.held + tuple(held),
+                trips=plan.trips + tuple(trips),
+                skipped=plan.skipped + tuple(skipped),
+            )
+        log_trips(plan.trips)
         return Snapshot(directory, desired, plan)
+
+    async def check_drift(self) -> list[Finding]:
+        """Read Okta (for who is assigned) and every downstream resource; report, write nothing."""
+        assert self.target is not None
+        try:
+            directory = await read_directory(
+                self.source,
+                self.settings.roles.attribute,
+                push_patterns=(),
+                concurrency=self.settings.okta.concurrency,
+            )
+        except RemoteError as exc:
+            raise CycleAborted(ExitCode.REMOTE, f"Okta: {exc}") from None
+        try:
+            findings = await detect_drift(
+                self.target,
+                users=await self.store.users(),
+                groups=await self.store.groups(),
+                directory=directory,
+                role_attribute=self.settings.role_attribute,
+                catalog=self.catalog,
+            )
+        except RemoteError as exc:
+            raise CycleAborted(ExitCode.REMOTE, f"SCIM server: {exc}") from None
+        log_findings(findings)
+        return findings
 
     async def run_cycle(self, mode: str = "once") -> CycleResult:
         """One full cycle, recorded in the runs table, logged from ``sync.started`` on."""
@@ -181,12 +244,38 @@ class Engine:
         with bind_run(run_id):
             return await self._run(run_id, mode)
 
-    async def _push_groups(self, snapshot: Snapshot) -> PushResult:
-        """Plan the groups against the people as they now are downstream, and apply."""
+    def _applier(self, records: dict[str, Any]) -> Applier:
         assert self.target is not None
+        return Applier(
+            self.target,
+            self.store,
+            catalog=self.catalog,
+            role_attribute=self.settings.role_attribute,
+            concurrency=self.settings.scim.concurrency,
+            admin_roles=self.admin_roles,
+            quarantine_after=self.settings.sync.quarantine_after,
+            quarantined=frozenset(k for k, r in records.items() if r.retry_after),
+        )
+
+    def _pusher(self, group_records: dict[str, Any]) -> GroupPusher:
+        assert self.target is not None
+        return GroupPusher(
+            self.target,
+            self.store,
+            max_members_per_patch=self.settings.scim.max_members_per_patch,
+            concurrency=self.settings.scim.concurrency,
+            quarantine_after=self.settings.sync.quarantine_after,
+            quarantined=frozenset(k for k, g in group_records.items() if g.retry_after),
+        )
+
+    async def _push_groups(self, snapshot: Snapshot) -> tuple[PushResult, list[Trip], int]:
+        """Plan the groups against the people as they now are downstream, guard, and apply.
+
+        Returns the result, the guards tripped, and the groups skipped (quarantined).
+        """
         group_records = await self.store.groups()
         if not snapshot.directory.pushed and not group_records:
-            return PushResult()
+            return PushResult(), [], 0
         downstream = actual_downstream(await self.store.users())
         changes = plan_groups(
             snapshot.directory,
@@ -195,13 +284,43 @@ class Engine:
             group_records,
             self.settings.scim.on_group_unpushed,
         )
-        self.pusher = GroupPusher(
-            self.target,
-            self.store,
-            max_members_per_patch=self.settings.scim.max_members_per_patch,
-            concurrency=self.settings.scim.concurrency,
+        kept, _, trips, skipped = guard_groups(
+            changes, directory=snapshot.directory, records=group_records, settings=self.settings
         )
-        return await self.pusher.apply(changes, downstream)
+        log_trips(trips)
+        self.pusher = self._pusher(group_records)
+        return await self.pusher.apply(kept, downstream), trips, len(skipped)
+
+    async def _drift(self, snapshot: Snapshot, counts: dict[str, int]) -> ApplyResult | None:
+        """Check downstream against the checkpoint; repair what syncd manages, if so asked."""
+        assert self.target is not None
+        users, groups = await self.store.users(), await self.store.groups()
+        findings = await detect_drift(
+            self.target,
+            users=users,
+            groups=groups,
+            directory=snapshot.directory,
+            role_attribute=self.settings.role_attribute,
+            catalog=self.catalog,
+        )
+        log_findings(findings)
+        counts["drift_found"] = len(findings)
+        if not findings or self.settings.sync.drift_action != "repair" or self._stopping:
+            return None
+        leave_alone = frozenset(snapshot.desired.untouchable) | frozenset(
+            k for k, r in users.items() if r.retry_after
+        )
+        user_fixes, group_fixes = repairs(findings, users, groups, leave_alone=leave_alone)
+        fixed = await self._applier(users).apply(Plan(tuple(user_fixes), 0))
+        counts["drift_repaired"] = fixed.counts["repaired"]
+        if group_fixes and fixed.fatal is None:
+            pushed = await self._pusher(groups).apply(
+                group_fixes, actual_downstream(await self.store.users())
+            )
+            counts["drift_repaired"] += pushed.counts["repaired"]
+            if pushed.fatal is not None:
+                fixed.fatal = pushed.fatal
+        return fixed
 
     async def _run(self, run_id: str, mode: str) -> CycleResult:
         assert self.target is not None, "run_cycle needs a SCIM target"
@@ -213,39 +332,56 @@ class Engine:
         plan: Plan | None = None
         applied = ApplyResult()
         pushed = PushResult()
+        drift: ApplyResult | None = None
+        trips: list[Trip] = []
+        groups_skipped = 0
+        extra: dict[str, int] = {"drift_found": 0, "drift_repaired": 0}
         error: str | None = None
         exit_code = ExitCode.OK
         try:
             with anyio.CancelScope() as self._read_scope:
-                snapshot = await self.compute_plan()
+                snapshot = await self.compute_plan(predict_groups=False)
             self._read_scope = None
             if self._stopping:
                 raise CycleAborted(ExitCode.OK, "stopped before applying anything")
             plan = snapshot.plan
-            self.applier = Applier(
-                self.target,
-                self.store,
-                catalog=self.catalog,
-                role_attribute=self.settings.role_attribute,
-                concurrency=self.settings.scim.concurrency,
-            )
+            trips.extend(plan.trips)
+            self.applier = self._applier(await self.store.users())
             if self._stopping:
                 self.applier.stop()
             applied = await self.applier.apply(plan)
             if applied.fatal is None and not applied.stopped and not self._stopping:
-                pushed = await self._push_groups(snapshot)
+                pushed, group_trips, groups_skipped = await self._push_groups(snapshot)
+                trips.extend(group_trips)
+            if (
+                self.settings.sync.drift_check
+                and applied.fatal is None
+                and pushed.fatal is None
+                and not self._stopping
+            ):
+                drift = await self._drift(snapshot, extra)
         except CycleAborted as exc:
             error, exit_code = (str(exc), exc.exit_code) if exc.exit_code else (None, ExitCode.OK)
-        fatal = applied.fatal or pushed.fatal
+        fatal = applied.fatal or pushed.fatal or (drift.fatal if drift else None)
         if fatal is not None:
             kind = "refused our credentials" if isinstance(fatal, AuthError) else "unreachable"
             error, exit_code = f"SCIM server {kind}: {fatal}", ExitCode.REMOTE
+        elif exit_code == ExitCode.OK and trips:
+            exit_code = ExitCode.GUARD
         elif exit_code == ExitCode.OK and (
-            applied.counts["failed"] or pushed.counts["groups_failed"] or (plan and plan.skipped)
+            applied.counts["failed"]
+            or pushed.counts["groups_failed"]
+            or (drift and drift.counts["failed"])
+            or (plan and plan.skipped)
+            or groups_skipped
         ):
             exit_code = ExitCode.PARTIAL
 
-        outcome = {ExitCode.OK: "success", ExitCode.PARTIAL: "partial"}.get(exit_code, "failed")
+        outcome = {
+            ExitCode.OK: "success",
+            ExitCode.PARTIAL: "partial",
+            ExitCode.GUARD: "guarded",
+        }.get(exit_code, "failed")
         if self._stopping and fatal is None:
             outcome = "interrupted"
         counts: dict[str, Any] = {
@@ -256,8 +392,11 @@ class Engine:
             "adopted": applied.counts["adopted"],
             "unchanged": plan.unchanged if plan else 0,
             "failed": applied.counts["failed"],
-            "skipped": len(plan.skipped) if plan else 0,
+            "skipped": (len(plan.skipped) if plan else 0) + groups_skipped,
+            "held": len(plan.held) if plan else 0,
+            "quarantined": applied.counts["quarantined"],
             **{name: pushed.counts[name] for name in GROUP_COUNTS},
+            **extra,
             "okta_requests": _requests(self.source) - okta_before,
             "scim_requests": _requests(self.target) - scim_before,
             "duration_s": round(time.monotonic() - started, 3),

@@ -52,5 +52,13 @@ class GroupTarget(Protocol):
     async def delete_group(self, scim_id: str) -> None: ...
 
 
-class ScimService(ScimTarget, GroupTarget, Protocol):
-    """A SCIM server for users and groups (what the engine writes to)."""
+class DriftSource(Protocol):
+    """Reads every resource of a SCIM server (for drift detection)."""
+
+    def list_users(self, page_size: int = ...) -> AsyncIterator[dict[str, Any]]: ...
+
+    def list_groups(self, page_size: int = ...) -> AsyncIterator[dict[str, Any]]: ...
+
+
+class ScimService(ScimTarget, GroupTarget, DriftSource, Protocol):
+    """A SCIM server for users and groups (what the engine writes to and checks)."""

@@ -40,6 +40,7 @@ class UserChange:
     changed_fields: tuple[str, ...]
     resource: dict[str, Any] | None = None  # the resource as it will be after the change
     lookup_first: bool = False  # a create may already have happened: look it up first
+    repair: bool = False  # puts back a resource that drifted downstream
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,23 @@ class GroupChange:
     members: tuple[str, ...] = ()  # every Okta user id that should be a member (for a re-create)
     retire: Literal["delete", "unmanage"] | None = None
     reason: str | None = None  # for retire: "unpushed" or "deleted_in_okta"
+    repair: bool = False  # puts back a group that drifted downstream
+
+
+@dataclass(frozen=True, slots=True)
+class Trip:
+    """A safety guard that held changes back in this cycle."""
+
+    guard: str  # "empty_read", "deactivation_limit" or "admin_lockout"
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A change a safety guard held back."""
+
+    change: UserChange | GroupChange
+    guard: str
 
 
 @dataclass(frozen=True)
@@ -78,6 +96,8 @@ class Plan:
     no_role: tuple[str, ...] = ()  # userNames of assigned people with no role (not provisioned)
     counts: Mapping[str, int] = field(default_factory=dict)
     groups: tuple[GroupChange, ...] = ()
+    held: tuple[Held, ...] = ()
+    trips: tuple[Trip, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -128,7 +148,21 @@ class Plan:
                 }
                 for g in self.groups
             ],
-            "totals": {**self.counts, **group_totals(self.groups)},
+            "held": [
+                {
+                    "guard": h.guard,
+                    "action": h.change.action
+                    if isinstance(h.change, UserChange)
+                    else f"group {h.change.retire}",
+                    "okta_id": h.change.okta_id,
+                    "name": h.change.user_name
+                    if isinstance(h.change, UserChange)
+                    else h.change.name,
+                }
+                for h in self.held
+            ],
+            "guards": [{"guard": t.guard, "detail": t.detail} for t in self.trips],
+            "totals": {**self.counts, **group_totals(self.groups), "held": len(self.held)},
         }
 
 
@@ -386,6 +420,15 @@ def format_plan(plan: Plan, catalog: RoleCatalog) -> str:
         rows.append((c.action, c.user_name, role, ", ".join(c.changed_fields)))
     for s in plan.skipped:
         rows.append(("skip", s.user_name, "-", f"{s.reason}: {s.detail}"))
+    for h in plan.held:
+        if isinstance(h.change, UserChange):
+            c = h.change
+            role = catalog.name(c.previous_role) or "-"
+            if c.action == "update":
+                role = f"{role} -> {catalog.name(c.role) or '-'}"
+            rows.append((f"held {c.action}", c.user_name, role, f"guard {h.guard}"))
+        else:
+            rows.append((f"held group {h.change.retire}", h.change.name, "-", f"guard {h.guard}"))
     for g in plan.groups:
         if g.retire:
             verb = "delete" if g.retire == "delete" else "stop managing"
@@ -415,6 +458,8 @@ def format_plan(plan: Plan, catalog: RoleCatalog) -> str:
         + (f"; {len(plan.no_role)} assigned with no role" if plan.no_role else "")
         + "."
     )
+    for trip in plan.trips:
+        lines.append(f"Guard {trip.guard}: {trip.detail}")
     if plan.groups:
         gt = group_totals(plan.groups)
         lines.append(

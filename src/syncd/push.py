@@ -13,7 +13,8 @@ a group only ever lists people syncd has provisioned and who are active. Like Ok
 * a group no longer pushed (or deleted in Okta) is forgotten (``group.unmanaged``) or deleted
   (``group.deleted``), as ``scim.on_group_unpushed`` says.
 
-Only groups syncd created or adopted are ever touched.
+Only groups syncd created or adopted are ever touched. Every write is kept in the audit trail;
+a group failing ``quarantine_after`` cycles in a row is quarantined like a person.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from syncd.interfaces import GroupTarget
 from syncd.log import get_logger
 from syncd.plan import GroupChange
 from syncd.scim.resources import filter_eq, group_resource
-from syncd.store import Store
+from syncd.store import Store, Write
 
 log = get_logger(__name__)
 
@@ -63,11 +64,15 @@ class GroupPusher:
         *,
         max_members_per_patch: int = 100,
         concurrency: int = 4,
+        quarantine_after: int | None = None,
+        quarantined: frozenset[str] = frozenset(),
     ) -> None:
         self.target = target
         self.store = store
         self.batch = max_members_per_patch
         self.concurrency = concurrency
+        self.quarantine_after = quarantine_after
+        self.quarantined = quarantined  # group okta ids quarantined before this run
         self._stop = False
 
     def stop(self) -> None:
@@ -104,15 +109,65 @@ class GroupPusher:
             if result.fatal is None:
                 result.fatal = exc
         except RemoteError as exc:
-            failures = await self.store.record_group_failure(change.okta_id, change.name, str(exc))
+            failure = await self.store.record_group_failure(
+                change.okta_id,
+                change.name,
+                str(exc),
+                quarantine_after=self.quarantine_after,
+                write=self._audit(change, "group_push", change.scim_id, error=str(exc)),
+            )
             result.counts["groups_failed"] += 1
             log.error(
                 "group.failed",
                 group=change.name,
                 okta_id=change.okta_id,
                 error=str(exc),
-                consecutive_failures=failures,
+                consecutive_failures=failure.failures,
             )
+            if failure.retry_after is not None:
+                log.warning(
+                    "resource.quarantined",
+                    resource_type="group",
+                    okta_id=change.okta_id,
+                    group=change.name,
+                    failures=failure.failures,
+                    retry_after=failure.retry_after,
+                    last_error=str(exc),
+                )
+        else:
+            if change.repair:
+                result.counts["repaired"] += 1
+            if change.okta_id in self.quarantined:
+                log.info(
+                    "resource.released",
+                    resource_type="group",
+                    okta_id=change.okta_id,
+                    group=change.name,
+                )
+
+    def _audit(
+        self,
+        change: GroupChange,
+        action: str,
+        scim_id: str | None,
+        *,
+        error: str | None = None,
+        **detail: Any,
+    ) -> Write:
+        info = {
+            k: v
+            for k, v in {**detail, "repair": change.repair or None, "error": error}.items()
+            if v
+        }
+        return Write(
+            action=action,
+            resource_type="group",
+            okta_id=change.okta_id,
+            scim_id=scim_id,
+            name=change.name,
+            outcome="failed" if error else "ok",
+            detail=info or None,
+        )
 
     # --- one group ------------------------------------------------------------------------
 
@@ -128,7 +183,12 @@ class GroupPusher:
                 with anyio.CancelScope(shield=True):
                     await self.target.patch_group(scim_id, [operation])
                     await self.store.record_group(
-                        change.okta_id, scim_id=scim_id, display_name=change.name
+                        change.okta_id,
+                        scim_id=scim_id,
+                        display_name=change.name,
+                        write=self._audit(
+                            change, "group_rename", scim_id, previous_name=change.previous_name
+                        ),
                     )
             except ScimNotFoundError:
                 await self._recreate(change, scim_ids, result)
@@ -162,7 +222,11 @@ class GroupPusher:
             else:
                 scim_id = str(created["id"])
                 await self.store.record_group(
-                    change.okta_id, scim_id=scim_id, display_name=change.name, reset_members=True
+                    change.okta_id,
+                    scim_id=scim_id,
+                    display_name=change.name,
+                    reset_members=True,
+                    write=self._audit(change, "group_create", scim_id),
                 )
                 result.counts["groups_created"] += 1
                 log.info(
@@ -173,7 +237,11 @@ class GroupPusher:
         if not scim_id:
             raise ScimConflictError(f"group {change.name!r}: the existing group has no id")
         await self.store.record_group(
-            change.okta_id, scim_id=scim_id, display_name=change.name, reset_members=True
+            change.okta_id,
+            scim_id=scim_id,
+            display_name=change.name,
+            reset_members=True,
+            write=self._audit(change, "group_adopt", scim_id),
         )
         result.counts["groups_adopted"] += 1
         log.info("group.adopted", group=change.name, okta_id=change.okta_id, scim_id=scim_id)
@@ -195,7 +263,11 @@ class GroupPusher:
                 raise
             scim_id = str(existing["id"])
         await self.store.record_group(
-            change.okta_id, scim_id=scim_id, display_name=change.name, reset_members=True
+            change.okta_id,
+            scim_id=scim_id,
+            display_name=change.name,
+            reset_members=True,
+            write=self._audit(change, "group_create", scim_id, recreated=True),
         )
         result.counts["groups_created"] += 1
         log.info(
@@ -225,7 +297,17 @@ class GroupPusher:
             ]
             with anyio.CancelScope(shield=True):
                 await self.target.patch_group(scim_id, removals)
-                await self.store.record_members(change.okta_id, removed=[u for u, _ in batch])
+                await self.store.record_members(
+                    change.okta_id,
+                    removed=[u for u, _ in batch],
+                    write=self._audit(
+                        change,
+                        "members_remove",
+                        scim_id,
+                        count=len(batch),
+                        members=[u for u, _ in batch],
+                    ),
+                )
             removed += len(batch)
         additions = [(user, scim_ids[user]) for user in add if scim_ids.get(user)]
         added = 0
@@ -235,7 +317,17 @@ class GroupPusher:
             ]
             with anyio.CancelScope(shield=True):
                 await self.target.patch_group(scim_id, additions_op)
-                await self.store.record_members(change.okta_id, added=list(batch))
+                await self.store.record_members(
+                    change.okta_id,
+                    added=list(batch),
+                    write=self._audit(
+                        change,
+                        "members_add",
+                        scim_id,
+                        count=len(batch),
+                        members=[u for u, _ in batch],
+                    ),
+                )
             added += len(batch)
         if removed:
             result.counts["members_removed"] += removed
@@ -255,7 +347,10 @@ class GroupPusher:
             if scim_id is not None:
                 with contextlib.suppress(ScimNotFoundError):  # already gone: fine
                     await self.target.delete_group(scim_id)
-            await self.store.forget_group(change.okta_id)
+            await self.store.forget_group(
+                change.okta_id,
+                write=self._audit(change, "group_delete", scim_id, reason=change.reason),
+            )
             result.counts["groups_deleted"] += 1
             log.info(
                 "group.deleted",
@@ -265,7 +360,10 @@ class GroupPusher:
                 reason=change.reason,
             )
             return
-        await self.store.forget_group(change.okta_id)
+        await self.store.forget_group(
+            change.okta_id,
+            write=self._audit(change, "group_unmanage", change.scim_id, reason=change.reason),
+        )
         result.counts["groups_unmanaged"] += 1
         log.info(
             "group.unmanaged",

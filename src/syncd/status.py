@@ -2,7 +2,7 @@
 
 The last run (start, duration, outcome, counts, error), the last completed run, the people and
 groups syncd manages, and the people and groups whose writes keep failing, with their last
-error.
+error; those quarantined say until when.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ async def gather(settings: Settings) -> dict[str, Any]:
                     "okta_id": u.okta_id,
                     "failures": u.failures,
                     "last_error": u.last_error,
+                    "quarantined_until": u.retry_after,
                 }
                 for u in await store.failing_users()
             ],
@@ -67,6 +68,7 @@ async def gather(settings: Settings) -> dict[str, Any]:
                     "okta_id": g.okta_id,
                     "failures": g.failures,
                     "last_error": g.last_error,
+                    "quarantined_until": g.retry_after,
                 }
                 for g in await store.failing_groups()
             ],
@@ -103,15 +105,17 @@ def format_status(status: dict[str, Any]) -> str:
         f"Managed:       {m['users']} people ({m['active_users']} active), {m['groups']} groups"
     )
     failing = status["failing_people"]
-    lines.append(f"Failing:       {len(failing)} people, {len(status['failing_groups'])} groups")
-    for person in failing:
-        lines.append(
-            f"  {person['user_name']} ({person['okta_id']}): {person['failures']} in a row: "
-            f"{person['last_error']}"
+    quarantined = sum(1 for r in failing + status["failing_groups"] if r["quarantined_until"])
+    lines.append(
+        f"Failing:       {len(failing)} people, {len(status['failing_groups'])} groups"
+        + (f" ({quarantined} quarantined)" if quarantined else "")
+    )
+    for row in [*failing, *status["failing_groups"]]:
+        name = row.get("user_name") or f"group {row['group']}"
+        until = (
+            f", quarantined until {row['quarantined_until']}" if row["quarantined_until"] else ""
         )
-    for group in status["failing_groups"]:
         lines.append(
-            f"  group {group['group']} ({group['okta_id']}): {group['failures']} in a row: "
-            f"{group['last_error']}"
+            f"  {name} ({row['okta_id']}): {row['failures']} in a row{until}: {row['last_error']}"
         )
     return "\n".join(lines)

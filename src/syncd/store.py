@@ -78,12 +78,80 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (group_okta_id, user_okta_id)
     );
     """,
+    # 3: quarantine (when a resource that keeps failing may be retried) and the audit trail.
+    """
+    ALTER TABLE users ADD COLUMN retry_after TEXT;
+    ALTER TABLE groups ADD COLUMN retry_after TEXT;
+    CREATE TABLE writes (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        at            TEXT NOT NULL,
+        run_id        TEXT,
+        action        TEXT NOT NULL,
+        resource_type TEXT NOT NULL,
+        okta_id       TEXT,
+        scim_id       TEXT,
+        name          TEXT,
+        before_role   TEXT,
+        after_role    TEXT,
+        before_active INTEGER,
+        after_active  INTEGER,
+        outcome       TEXT NOT NULL,
+        detail        TEXT
+    );
+    CREATE INDEX writes_at ON writes (at);
+    CREATE INDEX writes_name ON writes (name COLLATE NOCASE);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def now_iso(at: dt.datetime | None = None) -> str:
+    at = at or dt.datetime.now(dt.UTC)
+    return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+QUARANTINE_FIRST = dt.timedelta(hours=1)
+QUARANTINE_MAX = dt.timedelta(hours=24)
+
+
+def quarantine_delay(failures: int, quarantine_after: int) -> dt.timedelta:
+    """1 h at the ``quarantine_after``-th failure in a row, then 2 h, 4 h ... up to 24 h."""
+    steps = max(0, failures - quarantine_after)
+    delay: dt.timedelta = QUARANTINE_FIRST * (2 ** min(steps, 16))
+    return min(QUARANTINE_MAX, delay)
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One write syncd made (or tried): a row of the audit trail."""
+
+    action: str  # create, adopt, update, deactivate, reactivate, group_create, ...
+    resource_type: str  # "user" or "group"
+    okta_id: str | None
+    scim_id: str | None
+    name: str | None  # the userName or the group's displayName
+    before_role: str | None = None
+    after_role: str | None = None
+    before_active: bool | None = None
+    after_active: bool | None = None
+    outcome: str = "ok"  # "ok" or "failed"
+    detail: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteRecord:
+    """A row of the audit trail, as read back."""
+
+    id: int
+    at: str
+    run_id: str | None
+    write: Write
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    failures: int  # consecutive failures, this one included
+    retry_after: str | None  # set once the resource is quarantined
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +167,7 @@ class UserRecord:
     intent: str | None
     failures: int
     last_error: str | None
+    retry_after: str | None = None
 
     @property
     def provisioned(self) -> bool:
@@ -116,6 +185,7 @@ class GroupRecord:
     failures: int
     last_error: str | None
     members: dict[str, str]  # user okta id -> the SCIM user id syncd added
+    retry_after: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +211,7 @@ def _user(row: aiosqlite.Row) -> UserRecord:
         intent=row["intent"],
         failures=row["failures"],
         last_error=row["last_error"],
+        retry_after=row["retry_after"],
     )
 
 
@@ -164,6 +235,7 @@ class Store:
         self._db = db
         self.path = path
         self.readonly = readonly
+        self.run_id: str | None = None  # the run writes are attributed to
 
     def __repr__(self) -> str:
         return f"Store(path={str(self.path)!r}, readonly={self.readonly})"
@@ -270,16 +342,22 @@ class Store:
         role: str | None,
         active: bool,
         applied: dict[str, Any] | None,
+        write: Write | None = None,
     ) -> None:
-        """After a successful write: what the downstream resource now is. Clears failures."""
+        """After a successful write: what the downstream resource now is, and the audit row.
+
+        Clears the failures (and a quarantine).
+        """
+        await self._write(write)
         await self._db.execute(
             """INSERT INTO users (okta_id, scim_id, user_name, role, active, applied, intent,
-                                  failures, last_error, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, NULL, 0, NULL, ?)
+                                  failures, last_error, retry_after, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?, NULL, 0, NULL, NULL, ?)
                ON CONFLICT (okta_id) DO UPDATE SET scim_id = excluded.scim_id,
                    user_name = excluded.user_name, role = excluded.role,
                    active = excluded.active, applied = excluded.applied, intent = NULL,
-                   failures = 0, last_error = NULL, updated_at = excluded.updated_at""",
+                   failures = 0, last_error = NULL, retry_after = NULL,
+                   updated_at = excluded.updated_at""",
             (
                 okta_id,
                 scim_id,
@@ -292,8 +370,18 @@ class Store:
         )
         await self._db.commit()
 
-    async def record_failure(self, okta_id: str, user_name: str, error: str) -> int:
-        """After a failed write: count it. Returns the consecutive failures so far."""
+    async def record_failure(
+        self,
+        okta_id: str,
+        user_name: str,
+        error: str,
+        *,
+        quarantine_after: int | None = None,
+        write: Write | None = None,
+    ) -> Failure:
+        """After a failed write: count it; from ``quarantine_after`` failures in a row on,
+        quarantine the person (no retry before ``retry_after``)."""
+        await self._write(write)
         await self._db.execute(
             """INSERT INTO users (okta_id, user_name, failures, last_error, updated_at)
                VALUES (?, ?, 1, ?, ?)
@@ -301,9 +389,90 @@ class Store:
                    last_error = excluded.last_error, updated_at = excluded.updated_at""",
             (okta_id, user_name, error, now_iso()),
         )
+        async with self._db.execute(
+            "SELECT failures FROM users WHERE okta_id = ?", (okta_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        failures = int(row[0]) if row else 1
+        retry_after = self._retry_after(failures, quarantine_after)
+        await self._db.execute(
+            "UPDATE users SET retry_after = ? WHERE okta_id = ?", (retry_after, okta_id)
+        )
         await self._db.commit()
-        record = await self.user(okta_id)
-        return record.failures if record else 1
+        return Failure(failures, retry_after)
+
+    @staticmethod
+    def _retry_after(failures: int, quarantine_after: int | None) -> str | None:
+        if quarantine_after is None or failures < quarantine_after:
+            return None
+        return now_iso(dt.datetime.now(dt.UTC) + quarantine_delay(failures, quarantine_after))
+
+    async def _write(self, write: Write | None) -> None:
+        """Add an audit row (in the caller's transaction)."""
+        if write is None:
+            return
+        await self._db.execute(
+            """INSERT INTO writes (at, run_id, action, resource_type, okta_id, scim_id, name,
+                                   before_role, after_role, before_active, after_active,
+                                   outcome, detail)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (
+                now_iso(),
+                self.run_id,
+                write.action,
+                write.resource_type,
+                write.okta_id,
+                write.scim_id,
+                write.name,
+                write.before_role,
+                write.after_role,
+                None if write.before_active is None else int(write.before_active),
+                None if write.after_active is None else int(write.after_active),
+                write.outcome,
+                json.dumps(write.detail, sort_keys=True) if write.detail else None,
+            ),
+        )
+
+    async def history(
+        self, *, name: str | None = None, since: str | None = None, limit: int = 1000
+    ) -> list[WriteRecord]:
+        """The audit trail, newest first, optionally for one userName/group and since a time."""
+        query = "SELECT * FROM writes WHERE 1 = 1"
+        args: list[Any] = []
+        if name is not None:
+            query += " AND name = ? COLLATE NOCASE"
+            args.append(name)
+        if since is not None:
+            query += " AND at >= ?"
+            args.append(since)
+        query += " ORDER BY id DESC LIMIT ?"
+        args.append(limit)
+        async with self._db.execute(query, args) as cur:
+            return [
+                WriteRecord(
+                    id=row["id"],
+                    at=row["at"],
+                    run_id=row["run_id"],
+                    write=Write(
+                        action=row["action"],
+                        resource_type=row["resource_type"],
+                        okta_id=row["okta_id"],
+                        scim_id=row["scim_id"],
+                        name=row["name"],
+                        before_role=row["before_role"],
+                        after_role=row["after_role"],
+                        before_active=None
+                        if row["before_active"] is None
+                        else bool(row["before_active"]),
+                        after_active=None
+                        if row["after_active"] is None
+                        else bool(row["after_active"]),
+                        outcome=row["outcome"],
+                        detail=json.loads(row["detail"]) if row["detail"] else None,
+                    ),
+                )
+                async for row in cur
+            ]
 
     # --- groups ---------------------------------------------------------------------------
 
@@ -324,6 +493,7 @@ class Store:
                     failures=row["failures"],
                     last_error=row["last_error"],
                     members=members.get(row["okta_id"], {}),
+                    retry_after=row["retry_after"],
                 )
                 async for row in cur
             }
@@ -340,16 +510,23 @@ class Store:
         await self._db.commit()
 
     async def record_group(
-        self, okta_id: str, *, scim_id: str, display_name: str, reset_members: bool = False
+        self,
+        okta_id: str,
+        *,
+        scim_id: str,
+        display_name: str,
+        reset_members: bool = False,
+        write: Write | None = None,
     ) -> None:
         """After a group create, adoption or rename. ``reset_members`` forgets its members."""
+        await self._write(write)
         await self._db.execute(
             """INSERT INTO groups (okta_id, scim_id, display_name, intent, failures, last_error,
-                                   updated_at)
-               VALUES (?, ?, ?, NULL, 0, NULL, ?)
+                                   retry_after, updated_at)
+               VALUES (?, ?, ?, NULL, 0, NULL, NULL, ?)
                ON CONFLICT (okta_id) DO UPDATE SET scim_id = excluded.scim_id,
                    display_name = excluded.display_name, intent = NULL, failures = 0,
-                   last_error = NULL, updated_at = excluded.updated_at""",
+                   last_error = NULL, retry_after = NULL, updated_at = excluded.updated_at""",
             (okta_id, scim_id, display_name, now_iso()),
         )
         if reset_members:
@@ -362,8 +539,10 @@ class Store:
         *,
         added: Sequence[tuple[str, str]] = (),
         removed: Sequence[str] = (),
+        write: Write | None = None,
     ) -> None:
         """After one membership PATCH succeeded: its adds and removes, in one transaction."""
+        await self._write(write)
         await self._db.executemany(
             "DELETE FROM group_members WHERE group_okta_id = ? AND user_okta_id = ?",
             [(group_okta_id, user) for user in removed],
@@ -376,12 +555,22 @@ class Store:
             [(group_okta_id, user, scim) for user, scim in added],
         )
         await self._db.execute(
-            "UPDATE groups SET failures = 0, last_error = NULL, updated_at = ? WHERE okta_id = ?",
+            """UPDATE groups SET failures = 0, last_error = NULL, retry_after = NULL,
+                   updated_at = ? WHERE okta_id = ?""",
             (now_iso(), group_okta_id),
         )
         await self._db.commit()
 
-    async def record_group_failure(self, okta_id: str, display_name: str, error: str) -> int:
+    async def record_group_failure(
+        self,
+        okta_id: str,
+        display_name: str,
+        error: str,
+        *,
+        quarantine_after: int | None = None,
+        write: Write | None = None,
+    ) -> Failure:
+        await self._write(write)
         await self._db.execute(
             """INSERT INTO groups (okta_id, display_name, failures, last_error, updated_at)
                VALUES (?, ?, 1, ?, ?)
@@ -389,15 +578,21 @@ class Store:
                    last_error = excluded.last_error, updated_at = excluded.updated_at""",
             (okta_id, display_name, error, now_iso()),
         )
-        await self._db.commit()
         async with self._db.execute(
             "SELECT failures FROM groups WHERE okta_id = ?", (okta_id,)
         ) as cur:
             row = await cur.fetchone()
-        return int(row[0]) if row else 1
+        failures = int(row[0]) if row else 1
+        retry_after = self._retry_after(failures, quarantine_after)
+        await self._db.execute(
+            "UPDATE groups SET retry_after = ? WHERE okta_id = ?", (retry_after, okta_id)
+        )
+        await self._db.commit()
+        return Failure(failures, retry_after)
 
-    async def forget_group(self, okta_id: str) -> None:
+    async def forget_group(self, okta_id: str, write: Write | None = None) -> None:
         """Stop managing a group (its member rows go with it)."""
+        await self._write(write)
         await self._db.execute("DELETE FROM groups WHERE okta_id = ?", (okta_id,))
         await self._db.commit()
 
@@ -437,6 +632,7 @@ class Store:
     # --- runs -----------------------------------------------------------------------------
 
     async def start_run(self, run_id: str, mode: str) -> None:
+        self.run_id = run_id
         await self._db.execute(
             "INSERT INTO runs (run_id, mode, started_at) VALUES (?, ?, ?)",
             (run_id, mode, now_iso()),

@@ -1,0 +1,157 @@
+"""Drift detection and repair end to end: changes made by hand in scim2-server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .conftest import Env, make_env
+from .helpers import ADMIN, SCIM_TOKEN
+from .test_push_groups import add_teams, groups_downstream
+
+HEADERS = {"Authorization": f"Bearer {SCIM_TOKEN}"}
+PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
+def drift_config(env: Env, **sync: Any) -> Path:
+    return env.config(sync={"drift_check": True, **sync}, scim={"push_groups": ["Team-Payments"]})
+
+
+def by_name(env: Env) -> dict[str, dict[str, Any]]:
+    return {u["userName"]: u for u in env.scim.users()}
+
+
+def tamper(env: Env) -> None:
+    """What an admin (or another tool) does by hand downstream."""
+    users = by_name(env)
+    url = env.scim_url
+
+    def patch(path: str, *operations: dict[str, Any]) -> None:
+        body = {"schemas": [PATCH], "Operations": list(operations)}
+        httpx.patch(f"{url}/{path}", json=body, headers=HEADERS).raise_for_status()
+
+    patch(
+        f"Users/{users['bob@example.com']['id']}",
+        {"op": "replace", "path": "vanta_roles", "value": ADMIN},
+    )
+    patch(
+        f"Users/{users['carol@example.com']['id']}",
+        {"op": "replace", "path": "active", "value": False},
+    )
+    patch(
+        f"Users/{users['alice@example.com']['id']}",
+        {"op": "replace", "path": "displayName", "value": "Alicia"},
+    )
+    httpx.delete(
+        f"{url}/Users/{users['dave@example.com']['id']}", headers=HEADERS
+    ).raise_for_status()
+    httpx.post(
+        f"{url}/Users",
+        json={
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "intruder@example.com",
+            "active": True,
+        },
+        headers=HEADERS,
+    ).raise_for_status()
+    group = groups_downstream(env)["Team-Payments"]
+    patch(
+        f"Groups/{group['id']}",
+        {"op": "replace", "path": "displayName", "value": "Payments (renamed by hand)"},
+        {"op": "remove", "path": f'members[value eq "{users["carol@example.com"]["id"]}"]'},
+    )
+
+
+def kinds(findings: list[dict[str, Any]]) -> set[tuple[str, str, str | None]]:
+    return {(f["kind"], f["name"], f["field"]) for f in findings}
+
+
+def test_drift_is_reported_then_repaired(env: Env) -> None:
+    add_teams(env)
+    config = drift_config(env)
+    first = env.run("run", "--once", config=config)
+    assert first.code == 0
+    assert first.one("drift.summary")["total"] == 0
+    assert env.run("drift", config=config).code == 0
+    tamper(env)
+
+    result = env.run("drift", "--json", config=config)
+    assert result.code == 1
+    findings = json.loads(result.stdout)
+    assert kinds(findings) == {
+        ("role_mismatch", "bob@example.com", "vanta_roles"),
+        ("active_mismatch", "carol@example.com", "active"),
+        ("attribute_mismatch", "alice@example.com", "displayName"),
+        ("missing", "dave@example.com", None),
+        ("unmanaged_active", "intruder@example.com", "active"),
+        ("attribute_mismatch", "Team-Payments", "displayName"),
+        ("membership_mismatch", "Team-Payments", "members"),
+    }
+    role = next(f for f in findings if f["kind"] == "role_mismatch")
+    assert (role["expected"], role["actual"]) == ("Editor", "Admin")
+    # The log lines of `syncd drift` go to stderr.
+    detected = [json.loads(line) for line in result.stderr.splitlines() if line.startswith('{"')]
+    assert sum(1 for e in detected if e["event"] == "drift.detected") == 7
+    assert all(e["level"] == "warning" for e in detected if e["event"] == "drift.detected")
+    summary = next(e for e in detected if e["event"] == "drift.summary")
+    assert (summary["total"], summary["unmanaged_active"], summary["attribute_mismatch"]) == (
+        7,
+        1,
+        2,
+    )
+    text = env.run("drift", config=config).stdout
+    assert "Drift: 1 role_mismatch, 1 active_mismatch, 2 attribute_mismatch, 1 missing" in text
+
+    # A cycle puts the managed ones back, and only reports the unmanaged one.
+    result = env.run("run", "--once", config=config)
+    assert result.code == 0, result.stderr
+    finished = result.one("sync.finished")
+    assert (finished["drift_found"], finished["drift_repaired"]) == (7, 5)
+    users = by_name(env)
+    assert users["bob@example.com"]["vanta_roles"] != ADMIN
+    assert users["carol@example.com"]["active"] is True
+    assert users["alice@example.com"]["displayName"] == "Alice Admin"
+    assert users["dave@example.com"]["active"] is True  # re-created
+    assert users["intruder@example.com"]["active"] is True  # never touched
+    group = groups_downstream(env)["Team-Payments"]
+    assert group["member_names"] == {"alice@example.com", "carol@example.com"}
+    assert all(e.get("repair") for e in result.named("user.updated"))
+
+    result = env.run("drift", "--json", config=config)
+    assert result.code == 1
+    assert kinds(json.loads(result.stdout)) == {
+        ("unmanaged_active", "intruder@example.com", "active")
+    }
+    intruder = by_name(env)["intruder@example.com"]["id"]
+    httpx.delete(f"{env.scim_url}/Users/{intruder}", headers=HEADERS).raise_for_status()
+    assert env.run("drift", config=config).code == 0
+
+
+def test_report_only_changes_nothing(env: Env) -> None:
+    add_teams(env)
+    config = drift_config(env, drift_action="report")
+    env.run("run", "--once", config=config)
+    tamper(env)
+    before = env.scim.users()
+    env.scim.reset_counts()
+    result = env.run("run", "--once", config=config)
+    assert result.code == 0
+    assert result.one("sync.finished")["drift_found"] == 7
+    assert env.scim.count("GET") == env.scim.count()  # only reads
+    assert env.scim.users() == before
+
+
+def test_membership_is_not_compared_when_the_server_hides_members(tmp_path: Path) -> None:
+    with make_env(tmp_path, hide_group_members=True) as env:
+        add_teams(env)
+        config = drift_config(env)
+        env.run("run", "--once", config=config)
+        group = groups_downstream(env)["Team-Payments"]
+        body = {"schemas": [PATCH], "Operations": [{"op": "remove", "path": "members"}]}
+        httpx.patch(f"{env.scim_url}/Groups/{group['id']}", json=body, headers=HEADERS)
+        result = env.run("drift", "--json", config=config)
+        assert result.code == 0
+        assert json.loads(result.stdout) == []
