@@ -30,10 +30,11 @@ def main() -> int:
     print(f"sync: {sync['people']} people, {sync['groups']} groups ({sync['app_users']} app users)")
     for run in sync["runs"]:
         print(
-            f"  {run['run']:6} run: {run['wall_s']:6.2f} s wall, {run['cpu_s']:6.2f} s CPU, "
+            f"  {run['run']:11} run: {run['wall_s']:6.2f} s wall, {run['cpu_s']:6.2f} s CPU, "
             f"peak RSS {run['peak_rss_mb']:.1f} MB; Okta {run['okta_requests']} requests "
             f"(floor {run['okta_floor']}, x{run['okta_ratio_to_floor']}), "
             f"SCIM {run['scim_requests']} requests"
+            + (f" (drift found: {run['drift_found']})" if run["run"] == "drift check" else "")
         )
     print(
         f"okta listing: {listing['records']} app users in {listing['requests']} requests "
