@@ -1,9 +1,9 @@
 """Prometheus metrics and a health check for ``syncd run`` (``[metrics] listen``).
 
 Served from a small thread with the standard library's WSGI server: ``/metrics`` in the
-Prometheus text format, and ``/healthz``, 200 while the last completed cycle (``success`` or
-``partial``: it read Okta and applied what it could) is younger than three intervals, 503
-otherwise, so a monitor notices a sync that silently stopped working.
+Prometheus text format, and ``/healthz``, 200 while the last completed cycle (``success``,
+``partial`` or ``guarded``: it read Okta and applied what it could) is younger than three
+intervals, 503 otherwise, so a monitor notices a sync that silently stopped working.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ from prometheus_client import (
 # The *_created series double every counter and nothing here needs them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
-# A cycle that completed: everything applied, or all but some people who failed or were skipped.
-COMPLETED = frozenset({"success", "partial"})
+# A cycle that completed: it read Okta whole and applied everything, or everything but some
+# people who failed or were skipped (partial), or everything a safety guard did not hold back.
+COMPLETED = frozenset({"success", "partial", "guarded"})
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
@@ -46,7 +47,7 @@ class Metrics:
         r = self.registry
         self.last_success = Gauge(
             "syncd_last_success_timestamp_seconds",
-            "When the last completed sync cycle (success or partial) finished (Unix time).",
+            "When the last completed cycle (success, partial or guarded) finished (Unix time).",
             registry=r,
         )
         self.runs = Counter("syncd_runs", "Sync cycles, by outcome.", ["outcome"], registry=r)

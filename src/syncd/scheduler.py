@@ -126,7 +126,9 @@ class Daemon:
             f"{counts.get(k, 0)} {k}"
             for k in ("created", "updated", "deactivated", "reactivated", "failed")
         )
-        outcome = {0: "success", 1: "partial"}.get(int(code), f"failed (exit {int(code)})")
+        outcome = {0: "success", 1: "partial", 3: "guarded (changes held: see guard.tripped)"}.get(
+            int(code), f"failed (exit {int(code)})"
+        )
         return f"last cycle {outcome} at {when}: {parts}"
 
     # --- lifecycle ------------------------------------------------------------------------

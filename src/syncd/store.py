@@ -621,9 +621,9 @@ class Store:
         )
 
     async def last_success(self) -> RunRecord | None:
-        """The last run that completed (``success``, or ``partial``: some people failed)."""
+        """The last run that completed: ``success``, ``partial`` or ``guarded``."""
         async with self._db.execute(
-            "SELECT * FROM runs WHERE outcome IN ('success', 'partial') "
+            "SELECT * FROM runs WHERE outcome IN ('success', 'partial', 'guarded') "
             "ORDER BY started_at DESC LIMIT 1"
         ) as cur:
             row = await cur.fetchone()
