@@ -22,9 +22,9 @@ quarantined (``resource.quarantined``); one success releases them (``resource.re
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 
@@ -39,7 +39,7 @@ from syncd.interfaces import ScimTarget
 from syncd.log import get_logger
 from syncd.plan import Plan, UserChange, changed_fields, comparable
 from syncd.roles import RoleCatalog
-from syncd.store import Store, Write
+from syncd.store import Failure, Store, Write
 
 log = get_logger(__name__)
 
@@ -59,6 +59,55 @@ class ApplyResult:
     failed: list[tuple[str, str, str]] = field(default_factory=list)  # okta id, userName, error
     fatal: RemoteError | None = None
     stopped: bool = False
+
+
+T = TypeVar("T")
+
+
+async def each_concurrently(
+    items: Sequence[T],
+    concurrency: int,
+    work: Callable[[T], Awaitable[None]],
+    *,
+    stop: Callable[[], bool],
+) -> bool:
+    """Run ``work`` on each item in order, at most ``concurrency`` at a time.
+
+    No new item starts once ``stop()`` is true. Each item's work is shielded from cancellation:
+    a write in flight is finished and recorded even if the run is cancelled. Returns True when
+    it stopped before the end.
+    """
+    pending: Iterator[T] = iter(items)
+    stopped = False
+
+    async def worker() -> None:
+        nonlocal stopped
+        for item in pending:
+            if stop():
+                stopped = True
+                return
+            with anyio.CancelScope(shield=True):
+                await work(item)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(max(1, min(concurrency, len(items)))):
+            tg.start_soon(worker)
+    return stopped
+
+
+def log_quarantined(
+    resource_type: str, okta_id: str, name: str, failure: Failure, error: str
+) -> None:
+    """``resource.quarantined``: a person or group failed ``quarantine_after`` cycles in a row."""
+    log.warning(
+        "resource.quarantined",
+        resource_type=resource_type,
+        okta_id=okta_id,
+        **{"user_name" if resource_type == "user" else "group": name},
+        failures=failure.failures,
+        retry_after=failure.retry_after,
+        last_error=error,
+    )
 
 
 class Applier:
@@ -92,20 +141,12 @@ class Applier:
 
     async def apply(self, plan: Plan) -> ApplyResult:
         result = ApplyResult()
-        pending: Iterator[UserChange] = iter(plan.changes)
-
-        async def worker() -> None:
-            for change in pending:
-                if self._stop or result.fatal is not None:
-                    result.stopped = True
-                    return
-                # A write in flight is finished and recorded even if the run is cancelled.
-                with anyio.CancelScope(shield=True):
-                    await self._apply_one(change, result)
-
-        async with anyio.create_task_group() as tg:
-            for _ in range(max(1, min(self.concurrency, len(plan.changes)))):
-                tg.start_soon(worker)
+        result.stopped = await each_concurrently(
+            plan.changes,
+            self.concurrency,
+            lambda change: self._apply_one(change, result),
+            stop=lambda: self._stop or result.fatal is not None,
+        )
         return result
 
     async def _apply_one(self, change: UserChange, result: ApplyResult) -> None:
@@ -135,15 +176,7 @@ class Applier:
             )
             if failure.retry_after is not None:
                 result.counts["quarantined"] += 1
-                log.warning(
-                    "resource.quarantined",
-                    resource_type="user",
-                    okta_id=change.okta_id,
-                    user_name=change.user_name,
-                    failures=failure.failures,
-                    retry_after=failure.retry_after,
-                    last_error=str(exc),
-                )
+                log_quarantined("user", change.okta_id, change.user_name, failure, str(exc))
             return
         result.counts[outcome] += 1
         if extra.get("adopted"):

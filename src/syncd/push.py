@@ -25,8 +25,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import anyio
-
+from syncd.apply import each_concurrently, log_quarantined
 from syncd.errors import (
     AuthError,
     RemoteError,
@@ -76,7 +75,8 @@ class GroupPusher:
         self._stop = False
 
     def stop(self) -> None:
-        """Take no new group; the batch in flight finishes and is recorded."""
+        """Take no new group and no new member batch; the one in flight finishes and is
+        recorded."""
         self._stop = True
 
     async def apply(
@@ -84,17 +84,12 @@ class GroupPusher:
     ) -> PushResult:
         """Apply ``changes``; ``scim_ids`` maps each active, provisioned person to their SCIM id."""
         result = PushResult()
-        pending = iter(changes)
-
-        async def worker() -> None:
-            for change in pending:
-                if self._stop or result.fatal is not None:
-                    return
-                await self._apply_one(change, scim_ids, result)
-
-        async with anyio.create_task_group() as tg:
-            for _ in range(max(1, min(self.concurrency, len(changes)))):
-                tg.start_soon(worker)
+        await each_concurrently(
+            changes,
+            self.concurrency,
+            lambda change: self._apply_one(change, scim_ids, result),
+            stop=lambda: self._stop or result.fatal is not None,
+        )
         return result
 
     async def _apply_one(
@@ -125,15 +120,7 @@ class GroupPusher:
                 consecutive_failures=failure.failures,
             )
             if failure.retry_after is not None:
-                log.warning(
-                    "resource.quarantined",
-                    resource_type="group",
-                    okta_id=change.okta_id,
-                    group=change.name,
-                    failures=failure.failures,
-                    retry_after=failure.retry_after,
-                    last_error=str(exc),
-                )
+                log_quarantined("group", change.okta_id, change.name, failure, str(exc))
         else:
             if change.repair:
                 result.counts["repaired"] += 1
@@ -180,16 +167,15 @@ class GroupPusher:
         elif change.previous_name is not None:
             operation = {"op": "replace", "path": "displayName", "value": change.name}
             try:
-                with anyio.CancelScope(shield=True):
-                    await self.target.patch_group(scim_id, [operation])
-                    await self.store.record_group(
-                        change.okta_id,
-                        scim_id=scim_id,
-                        display_name=change.name,
-                        write=self._audit(
-                            change, "group_rename", scim_id, previous_name=change.previous_name
-                        ),
-                    )
+                await self.target.patch_group(scim_id, [operation])
+                await self.store.record_group(
+                    change.okta_id,
+                    scim_id=scim_id,
+                    display_name=change.name,
+                    write=self._audit(
+                        change, "group_rename", scim_id, previous_name=change.previous_name
+                    ),
+                )
             except ScimNotFoundError:
                 await self._recreate(change, scim_ids, result)
                 return
@@ -291,43 +277,45 @@ class GroupPusher:
         """Send the member changes in batches, recording each batch once it succeeds."""
         removed = 0
         for batch in _chunks(list(remove), self.batch):
+            if self._stop:  # each batch is recorded: the next cycle resumes here
+                break
             removals: list[dict[str, Any]] = [
                 {"op": "remove", "path": f"members[{filter_eq('value', scim)}]"}
                 for _, scim in batch
             ]
-            with anyio.CancelScope(shield=True):
-                await self.target.patch_group(scim_id, removals)
-                await self.store.record_members(
-                    change.okta_id,
-                    removed=[u for u, _ in batch],
-                    write=self._audit(
-                        change,
-                        "members_remove",
-                        scim_id,
-                        count=len(batch),
-                        members=[u for u, _ in batch],
-                    ),
-                )
+            await self.target.patch_group(scim_id, removals)
+            await self.store.record_members(
+                change.okta_id,
+                removed=[u for u, _ in batch],
+                write=self._audit(
+                    change,
+                    "members_remove",
+                    scim_id,
+                    count=len(batch),
+                    members=[u for u, _ in batch],
+                ),
+            )
             removed += len(batch)
         additions = [(user, scim_ids[user]) for user in add if scim_ids.get(user)]
         added = 0
         for batch in _chunks(additions, self.batch):
+            if self._stop:
+                break
             additions_op: list[dict[str, Any]] = [
                 {"op": "add", "path": "members", "value": [{"value": s} for _, s in batch]}
             ]
-            with anyio.CancelScope(shield=True):
-                await self.target.patch_group(scim_id, additions_op)
-                await self.store.record_members(
-                    change.okta_id,
-                    added=list(batch),
-                    write=self._audit(
-                        change,
-                        "members_add",
-                        scim_id,
-                        count=len(batch),
-                        members=[u for u, _ in batch],
-                    ),
-                )
+            await self.target.patch_group(scim_id, additions_op)
+            await self.store.record_members(
+                change.okta_id,
+                added=list(batch),
+                write=self._audit(
+                    change,
+                    "members_add",
+                    scim_id,
+                    count=len(batch),
+                    members=[u for u, _ in batch],
+                ),
+            )
             added += len(batch)
         if removed:
             result.counts["members_removed"] += removed
