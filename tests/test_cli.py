@@ -6,6 +6,7 @@ import json
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 
@@ -128,3 +129,41 @@ def test_sim_okta_command_serves_an_org() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_sim_okta_bad_inputs_are_named(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    cases = {
+        "missing": ([str(tmp_path / "nope.json")], "No such file or directory"),
+        "json": (["{"], "not valid JSON"),
+        "keys": (['{"people": []}'], "unknown keys people"),
+    }
+    for name, (content, expected) in cases.items():
+        path = content[0] if name == "missing" else str(bad)
+        if name != "missing":
+            bad.write_text(content[0])
+        proc = subprocess.run(
+            [sys.executable, "-m", "syncd", "sim", "okta", "--data", path],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 2, (name, proc.stderr)
+        assert proc.stderr.startswith(f"syncd: org file {path}: ") and expected in proc.stderr
+    proc = subprocess.run(
+        [sys.executable, "-m", "syncd", "sim", "okta", "--rate-limit", "apps=lots"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "--rate-limit 'apps=lots': expected FAMILY=N" in proc.stderr
+
+
+def test_allow_deactivations_goes_with_once(env: Env) -> None:
+    for argv in (
+        ["run", "--allow-deactivations", "3"],
+        ["run", "--once", "--allow-deactivations", "-1"],
+    ):
+        result = env.run(*argv)
+        assert result.code == 2
+        assert "--allow-deactivations N goes with --once, and N is 0 or more" in result.stderr

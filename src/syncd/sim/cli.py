@@ -38,7 +38,11 @@ def serve_okta(args: argparse.Namespace) -> int:
         print(f"syncd: {exc}", file=sys.stderr)
         return 2
     if args.data:
-        org = load_org(args.data)
+        try:
+            org = load_org(args.data)
+        except ValueError as exc:
+            print(f"syncd: {exc}", file=sys.stderr)
+            return 2
     elif args.generate:
         org = generate_org(people=args.generate, groups=args.groups, seed=args.seed)
     else:

@@ -33,10 +33,33 @@ DEFAULT_CATALOG: Mapping[str, str] = {
 }
 
 
+ORG_KEYS = frozenset(
+    {"app", "roleAttribute", "seed", "userTypeId", "users", "groups", "assignments"}
+)
+
+
 def load_org(path: str | os.PathLike[str], *, clock: Clock | None = None) -> OktaOrg:
-    """Read an org from a JSON file."""
-    with open(path, encoding="utf-8") as f:
-        return OktaOrg.from_dict(json.load(f), clock=clock)
+    """Read an org from a JSON file (docs/okta-simulator.md). Raises ValueError naming the
+    file and the problem."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except OSError as exc:
+        raise ValueError(f"org file {path}: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"org file {path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"org file {path}: expected a JSON object")
+    unknown = sorted(set(data) - ORG_KEYS)
+    if unknown:
+        raise ValueError(
+            f"org file {path}: unknown keys {', '.join(unknown)} "
+            f"(expected {', '.join(sorted(ORG_KEYS))})"
+        )
+    try:
+        return OktaOrg.from_dict(data, clock=clock)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"org file {path}: {type(exc).__name__}: {exc}") from None
 
 
 def save_org(org: OktaOrg, path: str | os.PathLike[str], *, indent: int | None = 1) -> None:
