@@ -359,3 +359,49 @@ async def test_pacing_takes_the_minimum_of_repeated_headers() -> None:
             users = await read_all(OktaReader(http, APP))
         assert len(users) == 2600
         assert okta.sim.stats.rate_limited == 0
+
+
+@pytest.mark.parametrize(("curve", "algorithm"), [("SECP256R1", "ES256"), ("SECP384R1", "ES384")])
+def test_ec_keys_sign_with_the_matching_algorithm(curve: str, algorithm: str) -> None:
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from syncd.clock import SystemClock
+
+    key = ec.generate_private_key(getattr(ec, curve)())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    auth = PrivateKeyJWTAuth(
+        org_url="https://acme.okta.com",
+        client_id="0oaservice",
+        private_key=SecretStr(pem),
+        scopes=SCOPES,
+        clock=SystemClock(),
+    )
+    assertion = auth._assertion()
+    assert jwt.get_unverified_header(assertion)["alg"] == algorithm
+    claims = jwt.decode(
+        assertion,
+        key.public_key(),
+        algorithms=[algorithm],
+        audience="https://acme.okta.com/oauth2/v1/token",
+    )
+    assert claims["iss"] == claims["sub"] == "0oaservice"
+
+
+def test_an_unreadable_private_key_is_a_config_error_without_the_key() -> None:
+    from syncd.clock import SystemClock
+    from syncd.errors import ConfigError
+
+    secret = "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5IGF0IGFsbA==\n-----END PRIVATE KEY-----"
+    with pytest.raises(ConfigError) as info:
+        PrivateKeyJWTAuth(
+            org_url="https://acme.okta.com",
+            client_id="0oaservice",
+            private_key=SecretStr(secret),
+            scopes=SCOPES,
+            clock=SystemClock(),
+        )
+    assert "okta.private_key_file: is not a readable private key" in str(info.value)
+    assert "bm90IGEga2V5" not in str(info.value) and info.value.__cause__ is None

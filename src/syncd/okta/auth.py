@@ -154,5 +154,13 @@ def _load_private_key(secret: SecretStr) -> tuple[Any, str, str | None]:
     if isinstance(key, rsa.RSAPrivateKey):
         return key, "RS256", kid
     if isinstance(key, ec.EllipticCurvePrivateKey):
-        return key, "ES256", kid
+        algorithm = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}.get(
+            key.curve.name
+        )
+        if algorithm is None:
+            raise ConfigError(
+                f"EC keys must use P-256, P-384 or P-521, not {key.curve.name}",
+                key="okta.private_key_file",
+            )
+        return key, algorithm, kid
     raise ConfigError("must be an RSA or EC private key", key="okta.private_key_file")
