@@ -34,7 +34,7 @@ DEFAULT_CATALOG: Mapping[str, str] = {
 
 
 ORG_KEYS = frozenset(
-    {"app", "roleAttribute", "seed", "userTypeId", "users", "groups", "assignments"}
+    {"format", "app", "roleAttribute", "seed", "userTypeId", "users", "groups", "assignments"}
 )
 
 
