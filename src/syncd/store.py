@@ -22,12 +22,14 @@ import datetime as dt
 import fcntl
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
+import anyio
 
 from syncd.errors import ConfigError, LockHeldError
 
@@ -236,6 +238,21 @@ class Store:
         self.path = path
         self.readonly = readonly
         self.run_id: str | None = None  # the run writes are attributed to
+        # One connection serves every worker of a run: each record is one transaction, and
+        # transactions never interleave (another task's commit would commit half of this one).
+        self._lock = anyio.Lock()
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[None]:
+        async with self._lock:
+            try:
+                yield
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await self._db.rollback()
+                raise
+            with anyio.CancelScope(shield=True):
+                await self._db.commit()
 
     def __repr__(self) -> str:
         return f"Store(path={str(self.path)!r}, readonly={self.readonly})"
@@ -325,13 +342,13 @@ class Store:
 
     async def record_intent(self, okta_id: str, user_name: str, intent: str = "create") -> None:
         """Before a create: remember that a resource may exist downstream after this point."""
-        await self._db.execute(
-            """INSERT INTO users (okta_id, user_name, intent, updated_at) VALUES (?, ?, ?, ?)
-               ON CONFLICT (okta_id) DO UPDATE SET intent = excluded.intent,
-                   updated_at = excluded.updated_at""",
-            (okta_id, user_name, intent, now_iso()),
-        )
-        await self._db.commit()
+        async with self._transaction():
+            await self._db.execute(
+                """INSERT INTO users (okta_id, user_name, intent, updated_at) VALUES (?, ?, ?, ?)
+                   ON CONFLICT (okta_id) DO UPDATE SET intent = excluded.intent,
+                       updated_at = excluded.updated_at""",
+                (okta_id, user_name, intent, now_iso()),
+            )
 
     async def record_applied(
         self,
@@ -348,27 +365,27 @@ class Store:
 
         Clears the failures (and a quarantine).
         """
-        await self._write(write)
-        await self._db.execute(
-            """INSERT INTO users (okta_id, scim_id, user_name, role, active, applied, intent,
-                                  failures, last_error, retry_after, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, NULL, 0, NULL, NULL, ?)
-               ON CONFLICT (okta_id) DO UPDATE SET scim_id = excluded.scim_id,
-                   user_name = excluded.user_name, role = excluded.role,
-                   active = excluded.active, applied = excluded.applied, intent = NULL,
-                   failures = 0, last_error = NULL, retry_after = NULL,
-                   updated_at = excluded.updated_at""",
-            (
-                okta_id,
-                scim_id,
-                user_name,
-                role,
-                int(active),
-                json.dumps(applied, sort_keys=True) if applied is not None else None,
-                now_iso(),
-            ),
-        )
-        await self._db.commit()
+        async with self._transaction():
+            await self._write(write)
+            await self._db.execute(
+                """INSERT INTO users (okta_id, scim_id, user_name, role, active, applied, intent,
+                                      failures, last_error, retry_after, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, NULL, 0, NULL, NULL, ?)
+                   ON CONFLICT (okta_id) DO UPDATE SET scim_id = excluded.scim_id,
+                       user_name = excluded.user_name, role = excluded.role,
+                       active = excluded.active, applied = excluded.applied, intent = NULL,
+                       failures = 0, last_error = NULL, retry_after = NULL,
+                       updated_at = excluded.updated_at""",
+                (
+                    okta_id,
+                    scim_id,
+                    user_name,
+                    role,
+                    int(active),
+                    json.dumps(applied, sort_keys=True) if applied is not None else None,
+                    now_iso(),
+                ),
+            )
 
     async def record_failure(
         self,
@@ -381,25 +398,25 @@ class Store:
     ) -> Failure:
         """After a failed write: count it; from ``quarantine_after`` failures in a row on,
         quarantine the person (no retry before ``retry_after``)."""
-        await self._write(write)
-        await self._db.execute(
-            """INSERT INTO users (okta_id, user_name, failures, last_error, updated_at)
-               VALUES (?, ?, 1, ?, ?)
-               ON CONFLICT (okta_id) DO UPDATE SET failures = failures + 1,
-                   last_error = excluded.last_error, updated_at = excluded.updated_at""",
-            (okta_id, user_name, error, now_iso()),
-        )
-        async with self._db.execute(
-            "SELECT failures FROM users WHERE okta_id = ?", (okta_id,)
-        ) as cur:
-            row = await cur.fetchone()
-        failures = int(row[0]) if row else 1
-        retry_after = self._retry_after(failures, quarantine_after)
-        await self._db.execute(
-            "UPDATE users SET retry_after = ? WHERE okta_id = ?", (retry_after, okta_id)
-        )
-        await self._db.commit()
-        return Failure(failures, retry_after)
+        async with self._transaction():
+            await self._write(write)
+            await self._db.execute(
+                """INSERT INTO users (okta_id, user_name, failures, last_error, updated_at)
+                   VALUES (?, ?, 1, ?, ?)
+                   ON CONFLICT (okta_id) DO UPDATE SET failures = failures + 1,
+                       last_error = excluded.last_error, updated_at = excluded.updated_at""",
+                (okta_id, user_name, error, now_iso()),
+            )
+            async with self._db.execute(
+                "SELECT failures FROM users WHERE okta_id = ?", (okta_id,)
+            ) as cur:
+                row = await cur.fetchone()
+            failures = int(row[0]) if row else 1
+            retry_after = self._retry_after(failures, quarantine_after)
+            await self._db.execute(
+                "UPDATE users SET retry_after = ? WHERE okta_id = ?", (retry_after, okta_id)
+            )
+            return Failure(failures, retry_after)
 
     @staticmethod
     def _retry_after(failures: int, quarantine_after: int | None) -> str | None:
@@ -500,14 +517,14 @@ class Store:
 
     async def record_group_intent(self, okta_id: str, display_name: str) -> None:
         """Before a group create: it may exist downstream after this point."""
-        await self._db.execute(
-            """INSERT INTO groups (okta_id, display_name, intent, updated_at)
-               VALUES (?, ?, 'create', ?)
-               ON CONFLICT (okta_id) DO UPDATE SET intent = 'create',
-                   updated_at = excluded.updated_at""",
-            (okta_id, display_name, now_iso()),
-        )
-        await self._db.commit()
+        async with self._transaction():
+            await self._db.execute(
+                """INSERT INTO groups (okta_id, display_name, intent, updated_at)
+                   VALUES (?, ?, 'create', ?)
+                   ON CONFLICT (okta_id) DO UPDATE SET intent = 'create',
+                       updated_at = excluded.updated_at""",
+                (okta_id, display_name, now_iso()),
+            )
 
     async def record_group(
         self,
@@ -519,19 +536,21 @@ class Store:
         write: Write | None = None,
     ) -> None:
         """After a group create, adoption or rename. ``reset_members`` forgets its members."""
-        await self._write(write)
-        await self._db.execute(
-            """INSERT INTO groups (okta_id, scim_id, display_name, intent, failures, last_error,
-                                   retry_after, updated_at)
-               VALUES (?, ?, ?, NULL, 0, NULL, NULL, ?)
-               ON CONFLICT (okta_id) DO UPDATE SET scim_id = excluded.scim_id,
-                   display_name = excluded.display_name, intent = NULL, failures = 0,
-                   last_error = NULL, retry_after = NULL, updated_at = excluded.updated_at""",
-            (okta_id, scim_id, display_name, now_iso()),
-        )
-        if reset_members:
-            await self._db.execute("DELETE FROM group_members WHERE group_okta_id = ?", (okta_id,))
-        await self._db.commit()
+        async with self._transaction():
+            await self._write(write)
+            await self._db.execute(
+                """INSERT INTO groups (okta_id, scim_id, display_name, intent, failures, last_error,
+                                       retry_after, updated_at)
+                   VALUES (?, ?, ?, NULL, 0, NULL, NULL, ?)
+                   ON CONFLICT (okta_id) DO UPDATE SET scim_id = excluded.scim_id,
+                       display_name = excluded.display_name, intent = NULL, failures = 0,
+                       last_error = NULL, retry_after = NULL, updated_at = excluded.updated_at""",
+                (okta_id, scim_id, display_name, now_iso()),
+            )
+            if reset_members:
+                await self._db.execute(
+                    "DELETE FROM group_members WHERE group_okta_id = ?", (okta_id,)
+                )
 
     async def record_members(
         self,
@@ -542,24 +561,24 @@ class Store:
         write: Write | None = None,
     ) -> None:
         """After one membership PATCH succeeded: its adds and removes, in one transaction."""
-        await self._write(write)
-        await self._db.executemany(
-            "DELETE FROM group_members WHERE group_okta_id = ? AND user_okta_id = ?",
-            [(group_okta_id, user) for user in removed],
-        )
-        await self._db.executemany(
-            """INSERT INTO group_members (group_okta_id, user_okta_id, scim_user_id)
-               VALUES (?, ?, ?)
-               ON CONFLICT (group_okta_id, user_okta_id)
-               DO UPDATE SET scim_user_id = excluded.scim_user_id""",
-            [(group_okta_id, user, scim) for user, scim in added],
-        )
-        await self._db.execute(
-            """UPDATE groups SET failures = 0, last_error = NULL, retry_after = NULL,
-                   updated_at = ? WHERE okta_id = ?""",
-            (now_iso(), group_okta_id),
-        )
-        await self._db.commit()
+        async with self._transaction():
+            await self._write(write)
+            await self._db.executemany(
+                "DELETE FROM group_members WHERE group_okta_id = ? AND user_okta_id = ?",
+                [(group_okta_id, user) for user in removed],
+            )
+            await self._db.executemany(
+                """INSERT INTO group_members (group_okta_id, user_okta_id, scim_user_id)
+                   VALUES (?, ?, ?)
+                   ON CONFLICT (group_okta_id, user_okta_id)
+                   DO UPDATE SET scim_user_id = excluded.scim_user_id""",
+                [(group_okta_id, user, scim) for user, scim in added],
+            )
+            await self._db.execute(
+                """UPDATE groups SET failures = 0, last_error = NULL, retry_after = NULL,
+                       updated_at = ? WHERE okta_id = ?""",
+                (now_iso(), group_okta_id),
+            )
 
     async def record_group_failure(
         self,
@@ -570,31 +589,31 @@ class Store:
         quarantine_after: int | None = None,
         write: Write | None = None,
     ) -> Failure:
-        await self._write(write)
-        await self._db.execute(
-            """INSERT INTO groups (okta_id, display_name, failures, last_error, updated_at)
-               VALUES (?, ?, 1, ?, ?)
-               ON CONFLICT (okta_id) DO UPDATE SET failures = failures + 1,
-                   last_error = excluded.last_error, updated_at = excluded.updated_at""",
-            (okta_id, display_name, error, now_iso()),
-        )
-        async with self._db.execute(
-            "SELECT failures FROM groups WHERE okta_id = ?", (okta_id,)
-        ) as cur:
-            row = await cur.fetchone()
-        failures = int(row[0]) if row else 1
-        retry_after = self._retry_after(failures, quarantine_after)
-        await self._db.execute(
-            "UPDATE groups SET retry_after = ? WHERE okta_id = ?", (retry_after, okta_id)
-        )
-        await self._db.commit()
-        return Failure(failures, retry_after)
+        async with self._transaction():
+            await self._write(write)
+            await self._db.execute(
+                """INSERT INTO groups (okta_id, display_name, failures, last_error, updated_at)
+                   VALUES (?, ?, 1, ?, ?)
+                   ON CONFLICT (okta_id) DO UPDATE SET failures = failures + 1,
+                       last_error = excluded.last_error, updated_at = excluded.updated_at""",
+                (okta_id, display_name, error, now_iso()),
+            )
+            async with self._db.execute(
+                "SELECT failures FROM groups WHERE okta_id = ?", (okta_id,)
+            ) as cur:
+                row = await cur.fetchone()
+            failures = int(row[0]) if row else 1
+            retry_after = self._retry_after(failures, quarantine_after)
+            await self._db.execute(
+                "UPDATE groups SET retry_after = ? WHERE okta_id = ?", (retry_after, okta_id)
+            )
+            return Failure(failures, retry_after)
 
     async def forget_group(self, okta_id: str, write: Write | None = None) -> None:
         """Stop managing a group (its member rows go with it)."""
-        await self._write(write)
-        await self._db.execute("DELETE FROM groups WHERE okta_id = ?", (okta_id,))
-        await self._db.commit()
+        async with self._transaction():
+            await self._write(write)
+            await self._db.execute("DELETE FROM groups WHERE okta_id = ?", (okta_id,))
 
     async def managed_counts(self) -> dict[str, int]:
         """People and groups syncd manages downstream (rows with a SCIM id)."""
@@ -632,12 +651,12 @@ class Store:
     # --- runs -----------------------------------------------------------------------------
 
     async def start_run(self, run_id: str, mode: str) -> None:
-        self.run_id = run_id
-        await self._db.execute(
-            "INSERT INTO runs (run_id, mode, started_at) VALUES (?, ?, ?)",
-            (run_id, mode, now_iso()),
-        )
-        await self._db.commit()
+        async with self._transaction():
+            self.run_id = run_id
+            await self._db.execute(
+                "INSERT INTO runs (run_id, mode, started_at) VALUES (?, ?, ?)",
+                (run_id, mode, now_iso()),
+            )
 
     async def finish_run(
         self,
@@ -648,12 +667,13 @@ class Store:
         counts: dict[str, Any],
         error: str | None = None,
     ) -> None:
-        await self._db.execute(
-            """UPDATE runs SET finished_at = ?, outcome = ?, exit_code = ?, counts = ?, error = ?
-               WHERE run_id = ?""",
-            (now_iso(), outcome, exit_code, json.dumps(counts), error, run_id),
-        )
-        await self._db.commit()
+        async with self._transaction():
+            await self._db.execute(
+                """UPDATE runs SET finished_at = ?, outcome = ?, exit_code = ?, counts = ?,
+                       error = ?
+                   WHERE run_id = ?""",
+                (now_iso(), outcome, exit_code, json.dumps(counts), error, run_id),
+            )
 
     async def runs(self, limit: int = 20) -> list[RunRecord]:
         async with self._db.execute(
@@ -669,12 +689,12 @@ class Store:
         return str(row[0]) if row else None
 
     async def set_meta(self, key: str, value: str) -> None:
-        await self._db.execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (key, value),
-        )
-        await self._db.commit()
+        async with self._transaction():
+            await self._db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
 
 
 def _create_private(path: Path) -> None:
