@@ -3,6 +3,7 @@ quarantine. Okta simulator and scim2-server over loopback."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -178,3 +179,45 @@ def test_a_person_failing_five_cycles_is_quarantined_then_released(env: Env) -> 
     assert result.one("resource.released")["user_name"] == "carol@example.com"
     assert env.roles()["carol@example.com"] == ("Employee", True)
     assert "quarantined" not in env.run("status").stdout
+
+
+def test_a_malformed_group_assignment_leaves_its_members_untouched(env: Env) -> None:
+    assert env.run("run", "--once").code == 0
+    # Vanta-Admins (priority 1) is listed first; its record loses its embedded group's name.
+    env.okta.fail_next(
+        path_prefix=f"/api/v1/apps/{env.org.app.id}/groups",
+        kind="corrupt:_embedded.group.profile.name",
+    )
+    env.scim.reset_counts()
+    result = env.run("run", "--once")
+    assert result.code == 1
+    assert result.one("okta.invalid_record")["okta_id"] == env.ids["admins"]
+    skipped = {s["user_name"] for s in json.loads(env.run("plan", "--json").stdout)["skipped"]}
+    assert skipped == set()  # the next read is whole again
+    assert env.scim.count() == 0  # alice and erin were not demoted from Admin to a lower role
+    assert env.roles()["alice@example.com"] == ("Admin", True)
+    assert env.roles()["erin@example.com"] == ("Admin", True)
+    finished = result.one("sync.finished")
+    assert finished["skipped"] == 3  # alice, dave (also in Vanta-Admins) and erin
+
+
+def test_a_malformed_record_without_an_id_applies_nothing(env: Env) -> None:
+    assert env.run("run", "--once").code == 0
+    env.org.suspend(env.ids["carol"])  # a real change, held with everything else
+    env.okta.fail_next(path_prefix=f"/api/v1/apps/{env.org.app.id}/users", kind="corrupt:id")
+    env.scim.reset_counts()
+    result = env.run("run", "--once")
+    assert result.code == 4
+    assert "incomplete read, nothing applied" in result.stderr
+    assert env.scim.count() == 0
+
+
+def test_a_malformed_group_in_the_listing_is_never_retired(env: Env) -> None:
+    config = env.config(scim={"push_groups": ["Vanta-*"], "on_group_unpushed": "delete"})
+    assert env.run("run", "--once", config=config).code == 0
+    assert len(env.scim.groups()) == 3
+    env.okta.fail_next(path_prefix="/api/v1/groups", kind="corrupt:profile.name")
+    result = env.run("run", "--once", config=config)
+    assert result.code == 1
+    assert not result.named("group.deleted") and not result.named("group.unmanaged")
+    assert len(env.scim.groups()) == 3

@@ -8,9 +8,12 @@ fields syncd uses as they arrive, so memory stays small for large orgs.
 With ``push_patterns`` (``scim.push_groups``: names, ids or globs), it also lists the org's
 groups once, picks the pushed ones and reads their members.
 
-A malformed record is kept aside (:attr:`Directory.record_errors`); the person it belongs to is
-listed in :attr:`Directory.unreadable`, and later steps leave that person untouched. Any failed
-request fails the whole read: a snapshot is complete or it does not exist.
+A malformed record is kept aside (:attr:`Directory.record_errors`) and what depends on it is left
+untouched: the person of a malformed app user (:attr:`Directory.unreadable`), every member of a
+group whose assignment is malformed (:attr:`Directory.suspect_groups`), a pushed group whose
+record is malformed (:attr:`Directory.unreadable_groups`). A malformed record that names no id
+cannot be attributed: the read is then :attr:`Directory.incomplete` and nothing is applied. Any
+failed request fails the whole read: a snapshot is complete or it does not exist.
 """
 
 from __future__ import annotations
@@ -66,6 +69,9 @@ class Directory:
     pushed: dict[str, str] = field(default_factory=dict)  # pushed group id -> its name
     unmatched: list[str] = field(default_factory=list)  # push patterns that matched no group
     group_ids: frozenset[str] | None = None  # every group of the org, when they were listed
+    suspect_groups: set[str] = field(default_factory=set)  # malformed group assignments
+    unreadable_groups: set[str] = field(default_factory=set)  # malformed records in the listing
+    incomplete: str | None = None  # a malformed record without an id: why the read is unusable
 
 
 def is_glob(pattern: str) -> bool:
@@ -122,6 +128,9 @@ async def read_directory(
     pushed: dict[str, str] = {}
     unmatched: list[str] = []
     all_groups: set[str] = set()
+    suspect_groups: set[str] = set()
+    unreadable_groups: set[str] = set()
+    unattributed: list[str] = []
 
     def bad(error: OktaRecordError) -> None:
         errors.append(error)
@@ -135,6 +144,8 @@ async def read_directory(
                 bad(item)
                 if item.record_id:
                     unreadable.add(item.record_id)
+                else:
+                    unattributed.append(str(item))
                 continue
             user = item.user
             profile = user.profile
@@ -159,6 +170,7 @@ async def read_directory(
                         ids.add(item.record_id)  # the membership itself is known
                     else:
                         bad(item)
+                        unattributed.append(str(item))
                     continue
                 ids.add(item.id)
         members[group_id] = frozenset(ids)
@@ -170,6 +182,9 @@ async def read_directory(
                 bad(item)
                 if item.record_id:
                     all_groups.add(item.record_id)
+                    unreadable_groups.add(item.record_id)
+                else:
+                    unattributed.append(str(item))
                 continue
             listed.append((item.id, item.profile.name))
             all_groups.add(item.id)
@@ -185,7 +200,7 @@ async def read_directory(
         else:
             await read_grants()
         wanted = [g.group_id for g in grants if has_value(g.role_value)]
-        wanted += [g for g in pushed if g not in wanted]
+        wanted += [g for g in [*suspect_groups, *pushed] if g not in wanted]
         limiter = anyio.CapacityLimiter(concurrency)
         async with anyio.create_task_group() as tg:
             for group_id in wanted:
@@ -195,6 +210,10 @@ async def read_directory(
         async for item in source.group_assignments():
             if isinstance(item, OktaRecordError):
                 bad(item)
+                if item.record_id:  # its members' roles cannot be known: read who they are
+                    suspect_groups.add(item.record_id)
+                else:
+                    unattributed.append(str(item))
                 continue
             grants.append(
                 GroupGrant(
@@ -221,6 +240,9 @@ async def read_directory(
         pushed,
         unmatched,
         frozenset(all_groups) if push_patterns else None,
+        suspect_groups,
+        unreadable_groups,
+        "; ".join(unattributed) or None,
     )
 
 

@@ -160,6 +160,12 @@ class Engine:
             ) from None
         except RemoteError as exc:
             raise CycleAborted(ExitCode.REMOTE, f"Okta: {exc}") from None
+        if directory.incomplete:
+            raise CycleAborted(
+                ExitCode.REMOTE,
+                f"Okta: incomplete read, nothing applied: {directory.incomplete} "
+                "(a malformed record without an id cannot be attributed)",
+            )
         for pattern in directory.unmatched:
             log.warning(
                 "group.not_found",
@@ -330,6 +336,7 @@ class Engine:
         log.info("sync.started", mode=mode, app_id=self.settings.okta.app_id)
 
         plan: Plan | None = None
+        snapshot: Snapshot | None = None
         applied = ApplyResult()
         pushed = PushResult()
         drift: ApplyResult | None = None
@@ -374,6 +381,7 @@ class Engine:
             or (drift and drift.counts["failed"])
             or (plan and plan.skipped)
             or groups_skipped
+            or (snapshot is not None and snapshot.directory.record_errors)
         ):
             exit_code = ExitCode.PARTIAL
 

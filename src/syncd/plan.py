@@ -236,10 +236,10 @@ def make_plan(
                 )
             )
         else:
-            user_name = record.user_name if record else okta_id
-            skipped.append(
-                Skipped(okta_id, user_name, "unreadable_record", "malformed Okta record")
-            )
+            user = desired.users.get(okta_id)
+            user_name = user.user_name if user else record.user_name if record else okta_id
+            why = desired.unreadable.get(okta_id, "malformed Okta record")
+            skipped.append(Skipped(okta_id, user_name, "unreadable_record", why))
 
     for okta_id in sorted(set(desired.users) | set(records)):
         if okta_id in desired.untouchable:
@@ -396,8 +396,8 @@ def plan_groups(
                 )
             )
     for okta_id, record in sorted(records.items()):
-        if okta_id in directory.pushed:
-            continue
+        if okta_id in directory.pushed or okta_id in directory.unreadable_groups:
+            continue  # still pushed, or its Okta record was unreadable: not a retirement
         gone = directory.group_ids is not None and okta_id not in directory.group_ids
         changes.append(
             GroupChange(

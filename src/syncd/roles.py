@@ -19,7 +19,7 @@ LOCKED_OUT and they have a role. STAGED people are not created yet.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from syncd.directory import Directory, GroupGrant, has_value
@@ -100,6 +100,7 @@ class DesiredState:
     users: dict[str, DesiredUser]
     invalid: dict[str, InvalidRole]
     untouchable: set[str]  # okta ids to leave as they are (invalid role, unreadable record)
+    unreadable: dict[str, str] = field(default_factory=dict)  # okta id -> why (not a role issue)
 
 
 def _display(value: Any) -> str:
@@ -155,5 +156,12 @@ def resolve(directory: Directory, catalog: RoleCatalog, default_role: str = "") 
             role_id=role_id,
             role_source=source,
         )
-    untouchable = set(invalid) | set(directory.unreadable)
-    return DesiredState(users=users, invalid=invalid, untouchable=untouchable)
+    unreadable = {okta_id: "malformed Okta record" for okta_id in directory.unreadable}
+    for group_id in sorted(directory.suspect_groups):
+        for member in directory.members.get(group_id, ()):
+            if member in directory.people and member not in invalid:
+                unreadable.setdefault(member, f"malformed assignment of group {group_id}")
+    untouchable = set(invalid) | set(unreadable)
+    return DesiredState(
+        users=users, invalid=invalid, untouchable=untouchable, unreadable=unreadable
+    )
