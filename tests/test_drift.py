@@ -155,3 +155,109 @@ def test_membership_is_not_compared_when_the_server_hides_members(tmp_path: Path
         result = env.run("drift", "--json", config=config)
         assert result.code == 0
         assert json.loads(result.stdout) == []
+
+
+def test_repair_never_undoes_what_okta_wants(env: Env) -> None:
+    config = env.config(sync={"drift_check": True, "max_deactivations": 1})
+    assert env.run("run", "--once", config=config).code == 0
+    env.org.unassign_user(env.ids["dave"])
+    env.org.remove_member(env.ids["admins"], env.ids["dave"])
+    env.org.remove_member(env.ids["employees"], env.ids["dave"])
+    env.org.remove_member(env.ids["employees"], env.ids["carol"])
+    users = by_name(env)
+    body = {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": False}]}
+    httpx.patch(
+        f"{env.scim_url}/Users/{users['carol@example.com']['id']}", json=body, headers=HEADERS
+    )
+    result = env.run("run", "--once", config=config)
+    assert result.code == 3  # two deactivations, more than 1: held
+    finished = result.one("sync.finished")
+    assert (finished["drift_found"], finished["drift_repaired"]) == (1, 0)
+    assert by_name(env)["carol@example.com"]["active"] is False  # not "repaired" back on
+
+
+def test_repairing_an_inactive_person_keeps_them_inactive(env: Env) -> None:
+    config = env.config(sync={"drift_check": True})
+    env.run("run", "--once", config=config)
+    env.org.suspend(env.ids["carol"])
+    env.run("run", "--once", config=config)
+    carol = by_name(env)["carol@example.com"]
+    body = {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": True}]}
+    httpx.patch(f"{env.scim_url}/Users/{carol['id']}", json=body, headers=HEADERS)
+    result = env.run("run", "--once", config=config)
+    assert result.one("sync.finished")["drift_repaired"] == 1
+    assert by_name(env)["carol@example.com"]["active"] is False
+    entry = json.loads(env.run("history", "--user", "carol@example.com", "--json").stdout)[0]
+    assert (entry["action"], entry["after_active"], entry["detail"]["repair"]) == (
+        "update",
+        False,
+        True,
+    )
+    env.scim.reset_counts()
+    result = env.run("run", "--once", config=config)
+    assert env.scim.count() == env.scim.count("GET")  # nothing left to write
+    assert result.one("sync.finished")["drift_found"] == 0
+
+
+def test_an_active_account_of_someone_okta_does_not_want_active_is_reported(env: Env) -> None:
+    config = env.config(sync={"drift_check": True})
+    env.org.suspend(env.ids["carol"])  # assigned, but suspended: never provisioned
+    env.run("run", "--once", config=config)
+    httpx.post(
+        f"{env.scim_url}/Users",
+        json={
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "carol@example.com",
+            "active": True,
+        },
+        headers=HEADERS,
+    ).raise_for_status()
+    result = env.run("drift", "--json", config=config)
+    assert result.code == 1
+    (finding,) = json.loads(result.stdout)
+    assert (finding["kind"], finding["name"]) == ("unmanaged_active", "carol@example.com")
+    assert finding["expected"] == "not active (Okta: SUSPENDED)"
+
+
+def test_members_others_added_are_not_drift_in_an_adopted_group(env: Env) -> None:
+    add_teams(env)
+    stranger = httpx.post(
+        f"{env.scim_url}/Users",
+        json={
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "x@corp.example",
+        },
+        headers=HEADERS,
+    ).json()
+    httpx.post(
+        f"{env.scim_url}/Groups",
+        json={
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": "Team-Payments",
+            "members": [{"value": stranger["id"]}],
+        },
+        headers=HEADERS,
+    ).raise_for_status()
+    config = env.config(sync={"drift_check": True}, scim={"push_groups": ["Team-*"]})
+    assert env.run("run", "--once", config=config).one("group.adopted")["group"] == "Team-Payments"
+    for _ in range(2):  # no drift, cycle after cycle: the stranger was there first
+        finished = env.run("run", "--once", config=config).one("sync.finished")
+        assert (finished["drift_found"], finished["drift_repaired"]) == (0, 0)
+    # In a group syncd created, a member added by hand is drift: reported, never removed.
+    risk = groups_downstream(env)["Team-Risk"]
+    body = {
+        "schemas": [PATCH],
+        "Operations": [{"op": "add", "path": "members", "value": [{"value": stranger["id"]}]}],
+    }
+    httpx.patch(
+        f"{env.scim_url}/Groups/{risk['id']}", json=body, headers=HEADERS
+    ).raise_for_status()
+    result = env.run("run", "--once", config=config)
+    detected = result.one("drift.detected")
+    assert (detected["kind"], detected["group"], detected["extra_members"]) == (
+        "membership_mismatch",
+        "Team-Risk",
+        [stranger["id"]],
+    )
+    assert result.one("sync.finished")["drift_repaired"] == 0
+    assert "x@corp.example" in groups_downstream(env)["Team-Risk"]["member_names"]

@@ -221,3 +221,19 @@ def test_a_malformed_group_in_the_listing_is_never_retired(env: Env) -> None:
     assert result.code == 1
     assert not result.named("group.deleted") and not result.named("group.unmanaged")
     assert len(env.scim.groups()) == 3
+
+
+def test_a_failed_promotion_does_not_let_the_last_admins_go(env: Env) -> None:
+    assert env.run("run", "--once").code == 0
+    env.org.remove_member(env.ids["admins"], env.ids["erin"])
+    env.org.remove_member(env.ids["admins"], env.ids["alice"])
+    env.org.add_member(env.ids["admins"], env.ids["bob"])  # the new admin ...
+    bob = env.downstream()["bob@example.com"]["id"]
+    env.scim.intercepts.append(lambda seen: seen.method == "PUT" and seen.path == f"/Users/{bob}")
+    result = env.run("run", "--once", config=env.config(scim={"max_attempts": 1}))
+    assert result.code == 3  # ... whose promotion fails: the demotions are held
+    assert result.one("user.failed")["user_name"] == "bob@example.com"
+    assert "a promotion failed" in result.one("guard.tripped")["detail"]
+    roles = env.roles()
+    assert roles["alice@example.com"] == ("Admin", True)
+    assert roles["erin@example.com"] == ("Admin", True)

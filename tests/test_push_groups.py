@@ -198,10 +198,14 @@ def test_hand_made_groups_adopted_by_name_and_others_never_touched(env: Env) -> 
     groups = groups_downstream(env)
     assert [g["displayName"] for g in env.scim.groups()].count("Team-Payments") == 1
     assert groups["Team-Payments"]["member_names"] == {"alice@example.com", "carol@example.com"}
-    # Unpush everything with "delete": only the groups syncd created or adopted go.
-    env.run("run", "--once", config=push_config(env, [], on_group_unpushed="delete"))
+    # Unpush everything with "delete": the group syncd created goes; the one it adopted existed
+    # before syncd and is only let go (unmanaged); the hand-made one is never touched.
+    result = env.run("run", "--once", config=push_config(env, [], on_group_unpushed="delete"))
+    assert result.one("group.deleted")["group"] == "Team-Risk"
+    unmanaged = result.one("group.unmanaged")
+    assert (unmanaged["group"], unmanaged["adopted"]) == ("Team-Payments", True)
     groups = groups_downstream(env)
-    assert set(groups) == {"Hand-Made"}
+    assert set(groups) == {"Hand-Made", "Team-Payments"}
     assert groups["Hand-Made"]["meta"]["version"] == hand["meta"]["version"]
     assert groups["Hand-Made"]["member_names"] == {"hand@example.com"}
     assert not [r for r in env.scim.requests if hand["id"] in r.path]

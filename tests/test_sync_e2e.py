@@ -298,3 +298,29 @@ def test_one_person_failing_does_not_stop_the_others(env: Env) -> None:
     assert result.code == 0
     assert result.one("user.created")["user_name"] == failed["user_name"]
     assert env.roles() == EXPECTED_FIRST
+
+
+def test_crash_after_post_then_the_person_leaves_is_found_and_deactivated(env: Env) -> None:
+    config = env.config(scim={"concurrency": 1})
+    box: list[subprocess.Popen[str]] = []
+    ready = threading.Event()
+
+    def kill_after_first_create(seen: Seen) -> None:
+        if seen.method == "POST" and seen.status == 201 and ready.wait(10):
+            ready.clear()
+            os.kill(box[0].pid, signal.SIGKILL)
+
+    env.scim.hooks.append(kill_after_first_create)
+    proc = env.popen("run", "--once", config=config)
+    box.append(proc)
+    ready.set()
+    proc.communicate(timeout=60)
+    env.scim.hooks.clear()
+    (orphan,) = env.scim.users()  # created downstream, never recorded
+    okta_id = orphan["externalId"]
+    env.org.delete_user(okta_id)  # and meanwhile the person left
+    result = env.run("run", "--once", config=config)
+    assert result.code == 0, result.stderr
+    deactivated = result.one("user.deactivated")
+    assert (deactivated["okta_id"], deactivated["scim_id"]) == (okta_id, orphan["id"])
+    assert env.downstream()[orphan["userName"]]["active"] is False

@@ -219,18 +219,25 @@ class Applier:
         """Make one change and record it. Returns (outcome, scim id, extra log fields)."""
         assert change.resource is not None
         if change.action == "create":
-            scim_id, extra = await self._create(change)
-            return "created", scim_id, extra
-        assert change.scim_id is not None
+            created_id, extra = await self._create(change)
+            return "created", created_id, extra
         if change.action == "deactivate":
+            scim_id: str | None = change.scim_id
+            if scim_id is None and change.lookup_first:  # an interrupted create: find it
+                found = await self.target.find_user(change.user_name)
+                scim_id = str(found["id"]) if found and found.get("id") else None
+            if scim_id is None:
+                await self._record(change, None, active=False, detail={"already_gone": True})
+                return "deactivated", None, {"already_gone": True}
             try:
-                await self.target.set_active(change.scim_id, False)
+                await self.target.set_active(scim_id, False)
             except ScimNotFoundError:
                 # Already gone downstream: nothing to deactivate; a return will create it anew.
                 await self._record(change, None, active=False, detail={"already_gone": True})
                 return "deactivated", None, {"already_gone": True}
-            await self._record(change, change.scim_id, active=False)
-            return "deactivated", change.scim_id, {}
+            await self._record(change, scim_id, active=False)
+            return "deactivated", scim_id, {}
+        assert change.scim_id is not None
         try:
             if change.action == "reactivate" and set(change.changed_fields) <= {"active"}:
                 await self.target.set_active(change.scim_id, True)
@@ -239,7 +246,10 @@ class Applier:
         except ScimNotFoundError:
             scim_id, extra = await self._create(change, lookup_first=True, recreated=True)
             return DONE[change.action], scim_id, {**extra, "recreated": True}
-        await self._record(change, change.scim_id, active=True)
+        # A drift repair may put back an inactive person: record what was sent.
+        await self._record(
+            change, change.scim_id, active=change.resource.get("active") is not False
+        )
         return DONE[change.action], change.scim_id, {}
 
     async def _create(

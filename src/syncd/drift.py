@@ -2,7 +2,7 @@
 
 :func:`detect_drift` reads every downstream user and group (paged, following the server's own
 page size) and compares each managed resource with what syncd last applied (the checkpoint), and
-every other active user with Okta's assignments. The kinds of finding:
+every other active user with Okta's wishes. The kinds of finding:
 
 * ``role_mismatch``, ``active_mismatch``: the role attribute, or ``active``, differs;
 * ``attribute_mismatch``: ``userName``, a name, ``displayName`` or the email differs (a group:
@@ -10,13 +10,16 @@ every other active user with Okta's assignments. The kinds of finding:
 * ``missing``: a managed, active person, or a managed group, was deleted downstream (an inactive
   person deleted downstream is not drift: WorkOS deletes inactive users by default);
 * ``unmanaged_active``: an active downstream user that syncd does not manage and Okta does not
-  assign: someone added by hand or by another tool;
-* ``membership_mismatch``: a managed group's members differ from the members syncd added (only
-  where the server returns members at all).
+  want active (not assigned, or assigned but suspended or without a role): someone added by
+  hand or by another tool;
+* ``membership_mismatch``: a member syncd added to a managed group is gone, or (in a group
+  syncd created) someone else's member was added (only where the server returns members).
 
 Each finding is logged ``drift.detected``; each check ends with ``drift.summary``.
 :func:`repairs` turns findings on managed resources into ordinary plan changes that put them
-back (``sync.drift_action = "repair"``); unmanaged users are only ever reported.
+back (``sync.drift_action = "repair"``), but only for resources whose checkpoint is in step with
+Okta: a person whose change is held by a guard, failed, or is pending is left alone, so a
+repair never undoes what Okta wants. Unmanaged users and extra members are only reported.
 """
 
 from __future__ import annotations
@@ -27,11 +30,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from syncd.directory import Directory
 from syncd.interfaces import DriftSource
 from syncd.log import get_logger
-from syncd.plan import GroupChange, UserChange, comparable
-from syncd.roles import RoleCatalog
+from syncd.plan import GroupChange, UserChange, comparable, desired_resource
+from syncd.roles import DesiredState, RoleCatalog
 from syncd.store import GroupRecord, UserRecord
 
 log = get_logger(__name__)
@@ -61,7 +63,8 @@ class Finding:
     field: str | None
     expected: Any
     actual: Any
-    detail: dict[str, Any] = dataclasses.field(default_factory=dict)
+    detail: dict[str, Any] = dataclasses.field(default_factory=dict)  # logged
+    gone_members: tuple[str, ...] = ()  # SCIM ids syncd added that are gone (not logged)
 
 
 def _same(key: str, a: Any, b: Any) -> bool:
@@ -75,78 +78,84 @@ async def detect_drift(
     *,
     users: Mapping[str, UserRecord],
     groups: Mapping[str, GroupRecord],
-    directory: Directory | None,
+    desired: DesiredState | None,
     role_attribute: str,
     catalog: RoleCatalog,
 ) -> list[Finding]:
     """Compare downstream with the checkpoint (and, for unmanaged users, with Okta)."""
     findings: list[Finding] = []
     downstream = {str(u.get("id")): u async for u in source.list_users(page_size=PAGE)}
-    managed_ids = {r.scim_id for r in users.values() if r.scim_id}
     for record in sorted(users.values(), key=lambda r: r.user_name):
-        if not record.scim_id or record.applied is None:
-            continue
-        actual = downstream.get(record.scim_id)
-        if actual is None:
-            if record.active:
-                findings.append(
-                    Finding(
-                        "missing",
-                        "user",
-                        record.user_name,
-                        record.okta_id,
-                        record.scim_id,
-                        None,
-                        "present",
-                        "absent",
-                    )
-                )
-            continue
-        want = comparable(record.applied, role_attribute)
-        have = comparable(actual, role_attribute)
-        for key, expected in want.items():
-            if _same(key, expected, have.get(key)):
-                continue
-            if key == "role":
-                kind, name = "role_mismatch", role_attribute
-                shown = (catalog.name(expected), catalog.name(have.get(key)))
-            elif key == "active":
-                kind, name, shown = "active_mismatch", "active", (expected, have.get(key))
-            else:
-                kind, name = "attribute_mismatch", FIELD_NAMES.get(key, key)
-                shown = (expected, have.get(key))
-            findings.append(
-                Finding(
-                    kind, "user", record.user_name, record.okta_id, record.scim_id, name, *shown
-                )
+        if record.scim_id and record.applied is not None:
+            findings.extend(
+                _user_drift(record, downstream.get(record.scim_id), role_attribute, catalog)
             )
-
-    if directory is not None:
-        logins = {p.login.lower() for p in directory.people.values()}
-        for scim_id, resource in sorted(
-            downstream.items(), key=lambda i: str(i[1].get("userName"))
-        ):
-            if scim_id in managed_ids or resource.get("active") is not True:
-                continue
-            user_name = str(resource.get("userName", ""))
-            if user_name.lower() in logins or resource.get("externalId") in directory.people:
-                continue  # assigned in Okta: the next cycle adopts it
-            findings.append(
-                Finding(
-                    "unmanaged_active",
-                    "user",
-                    user_name,
-                    None,
-                    scim_id,
-                    "active",
-                    "not provisioned (not assigned in Okta)",
-                    True,
-                )
-            )
-
+    if desired is not None:
+        managed = {r.scim_id for r in users.values() if r.scim_id}
+        findings.extend(_unmanaged(downstream, managed, desired))
     if groups:
         findings.extend(await _group_drift(source, groups))
     return findings
+
+
+def _user_drift(
+    record: UserRecord, actual: dict[str, Any] | None, role_attribute: str, catalog: RoleCatalog
+) -> list[Finding]:
+    def finding(kind: str, field: str | None, expected: Any, found: Any) -> Finding:
+        return Finding(
+            kind, "user", record.user_name, record.okta_id, record.scim_id, field, expected, found
+        )
+
+    if actual is None:
+        return [finding("missing", None, "present", "absent")] if record.active else []
+    want = comparable(record.applied, role_attribute)
+    have = comparable(actual, role_attribute)
+    out: list[Finding] = []
+    for key, expected in want.items():
+        if _same(key, expected, have.get(key)):
+            continue
+        if key == "role":
+            out.append(
+                finding(
+                    "role_mismatch",
+                    role_attribute,
+                    catalog.name(expected),
+                    catalog.name(have.get(key)),
+                )
+            )
+        elif key == "active":
+            out.append(finding("active_mismatch", "active", expected, have.get(key)))
+        else:
+            out.append(
+                finding("attribute_mismatch", FIELD_NAMES.get(key, key), expected, have.get(key))
+            )
+    return out
+
+
+def _unmanaged(
+    downstream: Mapping[str, dict[str, Any]], managed: set[str], desired: DesiredState
+) -> list[Finding]:
+    """Active downstream users syncd does not manage, whom Okta does not want active."""
+    # Wanted active (a create will adopt them), or to be left exactly as they are.
+    keep = {k for k, u in desired.users.items() if u.active} | desired.untouchable
+    keep_logins = {desired.users[k].user_name.lower() for k in keep if k in desired.users}
+    assigned = {u.user_name.lower(): u for u in desired.users.values()}
+    out: list[Finding] = []
+    for scim_id, resource in sorted(downstream.items(), key=lambda i: str(i[1].get("userName"))):
+        if scim_id in managed or resource.get("active") is not True:
+            continue
+        user_name = str(resource.get("userName", ""))
+        if user_name.lower() in keep_logins or resource.get("externalId") in keep:
+            continue
+        person = assigned.get(user_name.lower())
+        if person is None:
+            expected = "not provisioned (not assigned in Okta)"
+        else:
+            expected = f"not active (Okta: {person.status if person.role_id else 'no role'})"
+        out.append(
+            Finding("unmanaged_active", "user", user_name, None, scim_id, "active", expected, True)
+        )
+    return out
 
 
 async def _group_drift(source: DriftSource, groups: Mapping[str, GroupRecord]) -> list[Finding]:
@@ -155,8 +164,8 @@ async def _group_drift(source: DriftSource, groups: Mapping[str, GroupRecord]) -
     for record in sorted(groups.values(), key=lambda g: g.display_name):
         if not record.scim_id:
             continue
-        actual = downstream.get(record.scim_id)
         name = record.display_name
+        actual = downstream.get(record.scim_id)
         if actual is None:
             findings.append(
                 Finding(
@@ -188,7 +197,10 @@ async def _group_drift(source: DriftSource, groups: Mapping[str, GroupRecord]) -
             continue  # this server does not return members: nothing to compare
         have = {str(m.get("value")) for m in actual.get("members") or [] if isinstance(m, dict)}
         want = set(record.members.values())
-        if have != want:
+        gone = sorted(want - have)
+        # Members others put in a group syncd adopted were there first: not drift.
+        extra = sorted(have - want) if record.origin == "created" else []
+        if gone or extra:
             findings.append(
                 Finding(
                     "membership_mismatch",
@@ -199,10 +211,8 @@ async def _group_drift(source: DriftSource, groups: Mapping[str, GroupRecord]) -
                     "members",
                     len(want),
                     len(have),
-                    {
-                        "missing_members": sorted(want - have)[:20],
-                        "extra_members": sorted(have - want)[:20],
-                    },
+                    {"missing_members": gone[:20], "extra_members": extra[:20]},
+                    tuple(gone),
                 )
             )
     return findings
@@ -229,26 +239,45 @@ def log_findings(findings: list[Finding]) -> Counter[str]:
     return counts
 
 
+def in_step(record: UserRecord, desired: DesiredState, role_attribute: str) -> bool:
+    """True when the checkpoint says what Okta wants: nothing is held, failed or pending."""
+    if record.okta_id in desired.untouchable:
+        return False
+    user = desired.users.get(record.okta_id)
+    if user is not None and user.active:
+        wanted = comparable(desired_resource(user, role_attribute), role_attribute)
+        return record.active and comparable(record.applied, role_attribute) == wanted
+    return not record.active
+
+
 def repairs(
     findings: list[Finding],
     users: Mapping[str, UserRecord],
     groups: Mapping[str, GroupRecord],
     *,
-    leave_alone: frozenset[str] = frozenset(),
+    desired: DesiredState,
+    pushed: Mapping[str, str],
+    role_attribute: str,
 ) -> tuple[list[UserChange], list[GroupChange]]:
-    """The changes that put managed resources back as syncd applied them."""
+    """The changes that put managed resources back as syncd applied them.
+
+    Only people whose checkpoint is in step with Okta, and groups still pushed under the same
+    name, are repaired: anything else is a change the next plan makes (or a guard holds).
+    """
     user_fields: dict[str, list[str]] = {}
     missing_users: set[str] = set()
     group_findings: dict[str, list[Finding]] = {}
     for f in findings:
-        if f.okta_id is None or f.okta_id in leave_alone:
-            continue  # unmanaged, or a person to leave exactly as they are
+        if f.okta_id is None:
+            continue  # unmanaged: only ever reported
         if f.resource_type == "user":
+            if f.okta_id not in users or not in_step(users[f.okta_id], desired, role_attribute):
+                continue
             if f.kind == "missing":
                 missing_users.add(f.okta_id)
             else:
                 user_fields.setdefault(f.okta_id, []).append(f.field or f.kind)
-        else:
+        elif f.okta_id in groups and pushed.get(f.okta_id) == groups[f.okta_id].display_name:
             group_findings.setdefault(f.okta_id, []).append(f)
 
     user_changes: list[UserChange] = []
@@ -285,23 +314,24 @@ def repairs(
                     add=members,
                     members=members,
                     repair=True,
+                    origin=group.origin,
                 )
             )
             continue
         renamed = kinds.get("attribute_mismatch")
         mismatch = kinds.get("membership_mismatch")
-        missing_ids = set(mismatch.detail.get("missing_members", [])) if mismatch else set()
-        if mismatch and len(missing_ids) == 20:  # the detail is capped: recompute in full
-            missing_ids = set(group.members.values())
-        add = tuple(sorted(u for u, s in group.members.items() if s in missing_ids))
-        group_changes.append(
-            GroupChange(
-                okta_id,
-                group.display_name,
-                group.scim_id,
-                previous_name=str(renamed.actual) if renamed else None,
-                add=add,
-                repair=True,
+        gone = set(mismatch.gone_members) if mismatch else set()
+        add = tuple(sorted(u for u, s in group.members.items() if s in gone))
+        if renamed or add:
+            group_changes.append(
+                GroupChange(
+                    okta_id,
+                    group.display_name,
+                    group.scim_id,
+                    previous_name=str(renamed.actual) if renamed else None,
+                    add=add,
+                    repair=True,
+                    origin=group.origin,
+                )
             )
-        )
     return user_changes, group_changes

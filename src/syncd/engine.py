@@ -23,7 +23,7 @@ from syncd.config import Settings
 from syncd.directory import Directory, read_directory
 from syncd.drift import Finding, detect_drift, log_findings, repairs
 from syncd.errors import AuthError, OktaNotFoundError, RemoteError
-from syncd.guards import guard_groups, guard_users
+from syncd.guards import admin_removals, guard_groups, guard_users
 from syncd.interfaces import OktaSource, ScimService
 from syncd.log import bind_run, get_logger
 from syncd.plan import (
@@ -153,11 +153,14 @@ class Engine:
                 concurrency=self.settings.okta.concurrency,
             )
         except OktaNotFoundError as exc:
-            raise CycleAborted(
-                ExitCode.CONFIG,
-                f"okta.app_id: app {self.settings.okta.app_id} not found in "
-                f"{self.settings.okta.org_url} ({exc.error_summary or exc})",
-            ) from None
+            if f"/apps/{self.settings.okta.app_id}/" in (exc.url or ""):
+                raise CycleAborted(
+                    ExitCode.CONFIG,
+                    f"okta.app_id: app {self.settings.okta.app_id} not found in "
+                    f"{self.settings.okta.org_url} ({exc.error_summary or exc})",
+                ) from None
+            # Something listed a moment ago is gone (a group deleted during the read).
+            raise CycleAborted(ExitCode.REMOTE, f"Okta changed during the read: {exc}") from None
         except RemoteError as exc:
             raise CycleAborted(ExitCode.REMOTE, f"Okta: {exc}") from None
         if directory.incomplete:
@@ -219,29 +222,20 @@ class Engine:
         return Snapshot(directory, desired, plan)
 
     async def check_drift(self) -> list[Finding]:
-        """Read Okta (for who is assigned) and every downstream resource; report, write nothing."""
-        assert self.target is not None
+        """``syncd drift``: read Okta and every downstream resource; report, write nothing."""
         try:
             directory = await read_directory(
                 self.source,
                 self.settings.roles.attribute,
-                push_patterns=(),
                 concurrency=self.settings.okta.concurrency,
             )
         except RemoteError as exc:
             raise CycleAborted(ExitCode.REMOTE, f"Okta: {exc}") from None
+        desired = resolve(directory, self.catalog, self.settings.roles.default)
         try:
-            findings = await detect_drift(
-                self.target,
-                users=await self.store.users(),
-                groups=await self.store.groups(),
-                directory=directory,
-                role_attribute=self.settings.role_attribute,
-                catalog=self.catalog,
-            )
+            findings, _, _ = await self._find_drift(desired)
         except RemoteError as exc:
             raise CycleAborted(ExitCode.REMOTE, f"SCIM server: {exc}") from None
-        log_findings(findings)
         return findings
 
     async def run_cycle(self, mode: str = "once") -> CycleResult:
@@ -265,7 +259,7 @@ class Engine:
 
     def _pusher(self, group_records: dict[str, Any]) -> GroupPusher:
         assert self.target is not None
-        return GroupPusher(
+        self.pusher = GroupPusher(
             self.target,
             self.store,
             max_members_per_patch=self.settings.scim.max_members_per_patch,
@@ -273,15 +267,50 @@ class Engine:
             quarantine_after=self.settings.sync.quarantine_after,
             quarantined=frozenset(k for k, g in group_records.items() if g.retry_after),
         )
+        if self._stopping:
+            self.pusher.stop()
+        return self.pusher
 
-    async def _push_groups(self, snapshot: Snapshot) -> tuple[PushResult, list[Trip], int]:
-        """Plan the groups against the people as they now are downstream, guard, and apply.
+    async def _apply_people(self, run: _Run, plan: Plan) -> None:
+        """People first; the changes that take an admin role away last, and only if an admin
+        is still active downstream once the rest succeeded (a failed promotion must not let the
+        last admin go)."""
+        records = await self.store.users()
+        self.applier = self._applier(records)
+        if self._stopping:
+            self.applier.stop()
+        rest, removals = admin_removals(plan.changes, self.admin_roles)
+        run.applied = await self.applier.apply(dataclasses.replace(plan, changes=tuple(rest)))
+        if not removals or run.applied.fatal is not None or run.applied.stopped:
+            return
+        leaving = {c.okta_id for c in removals}
+        admins_left = [
+            k
+            for k, r in (await self.store.users()).items()
+            if r.active and r.scim_id and r.role in self.admin_roles and k not in leaving
+        ]
+        if not admins_left:
+            names = ", ".join(c.user_name for c in removals)
+            trip = Trip(
+                "admin_lockout",
+                f"no other admin is active downstream (a promotion failed): held the removal "
+                f"of the admin role from {names}",
+            )
+            log_trips([trip])
+            run.trips.append(trip)
+            run.held += len(removals)
+            return
+        more = await self.applier.apply(dataclasses.replace(plan, changes=tuple(removals)))
+        run.applied.counts.update(more.counts)
+        run.applied.failed.extend(more.failed)
+        run.applied.fatal = run.applied.fatal or more.fatal
+        run.applied.stopped = run.applied.stopped or more.stopped
 
-        Returns the result, the guards tripped, and the groups skipped (quarantined).
-        """
+    async def _push_groups(self, run: _Run, snapshot: Snapshot) -> None:
+        """Plan the groups against the people as they now are downstream, guard, and apply."""
         group_records = await self.store.groups()
         if not snapshot.directory.pushed and not group_records:
-            return PushResult(), [], 0
+            return
         downstream = actual_downstream(await self.store.users())
         changes = plan_groups(
             snapshot.directory,
@@ -290,124 +319,139 @@ class Engine:
             group_records,
             self.settings.scim.on_group_unpushed,
         )
-        kept, _, trips, skipped = guard_groups(
+        kept, held, trips, skipped = guard_groups(
             changes, directory=snapshot.directory, records=group_records, settings=self.settings
         )
         log_trips(trips)
-        self.pusher = self._pusher(group_records)
-        return await self.pusher.apply(kept, downstream), trips, len(skipped)
+        run.trips.extend(trips)
+        run.held += len(held)
+        run.groups_skipped = len(skipped)
+        run.pushed = await self._pusher(group_records).apply(kept, downstream)
 
-    async def _drift(self, snapshot: Snapshot, counts: dict[str, int]) -> ApplyResult | None:
-        """Check downstream against the checkpoint; repair what syncd manages, if so asked."""
+    async def _find_drift(
+        self, desired: DesiredState
+    ) -> tuple[list[Finding], dict[str, Any], dict[str, Any]]:
         assert self.target is not None
         users, groups = await self.store.users(), await self.store.groups()
         findings = await detect_drift(
             self.target,
             users=users,
             groups=groups,
-            directory=snapshot.directory,
+            desired=desired,
             role_attribute=self.settings.role_attribute,
             catalog=self.catalog,
         )
         log_findings(findings)
-        counts["drift_found"] = len(findings)
+        return findings, users, groups
+
+    async def _drift(self, run: _Run, snapshot: Snapshot) -> None:
+        """Check downstream against the checkpoint; repair what syncd manages, if so asked."""
+        findings, users, groups = await self._find_drift(snapshot.desired)
+        run.drift_found = len(findings)
         if not findings or self.settings.sync.drift_action != "repair" or self._stopping:
-            return None
-        leave_alone = frozenset(snapshot.desired.untouchable) | frozenset(
-            k for k, r in users.items() if r.retry_after
+            return
+        user_fixes, group_fixes = repairs(
+            findings,
+            users,
+            groups,
+            desired=snapshot.desired,
+            pushed=snapshot.directory.pushed,
+            role_attribute=self.settings.role_attribute,
         )
-        user_fixes, group_fixes = repairs(findings, users, groups, leave_alone=leave_alone)
         fixed = await self._applier(users).apply(Plan(tuple(user_fixes), 0))
-        counts["drift_repaired"] = fixed.counts["repaired"]
-        if group_fixes and fixed.fatal is None:
+        run.drift_repaired = fixed.counts["repaired"]
+        run.fatal = run.fatal or fixed.fatal
+        run.drift_failed = fixed.counts["failed"]
+        if group_fixes and fixed.fatal is None and not self._stopping:
             pushed = await self._pusher(groups).apply(
                 group_fixes, actual_downstream(await self.store.users())
             )
-            counts["drift_repaired"] += pushed.counts["repaired"]
-            if pushed.fatal is not None:
-                fixed.fatal = pushed.fatal
-        return fixed
+            run.drift_repaired += pushed.counts["repaired"]
+            run.drift_failed += pushed.counts["groups_failed"]
+            run.fatal = run.fatal or pushed.fatal
+
+    async def _cycle(self, run: _Run) -> None:
+        with anyio.CancelScope() as self._read_scope:
+            run.snapshot = await self.compute_plan(predict_groups=False)
+        self._read_scope = None
+        if self._stopping or run.snapshot is None:
+            raise CycleAborted(ExitCode.OK, "stopped before applying anything")
+        snapshot = run.snapshot
+        run.trips.extend(snapshot.plan.trips)
+        run.held += len(snapshot.plan.held)
+        await self._apply_people(run, snapshot.plan)
+        run.fatal = run.applied.fatal
+        if run.fatal is not None or run.applied.stopped or self._stopping:
+            return
+        await self._push_groups(run, snapshot)
+        run.fatal = run.pushed.fatal
+        if run.fatal is None and self.settings.sync.drift_check and not self._stopping:
+            await self._drift(run, snapshot)
 
     async def _run(self, run_id: str, mode: str) -> CycleResult:
         assert self.target is not None, "run_cycle needs a SCIM target"
-        started = time.monotonic()
+        run = _Run(started=time.monotonic())
         okta_before, scim_before = _requests(self.source), _requests(self.target)
         await self.store.start_run(run_id, mode)
         log.info("sync.started", mode=mode, app_id=self.settings.okta.app_id)
-
-        plan: Plan | None = None
-        snapshot: Snapshot | None = None
-        applied = ApplyResult()
-        pushed = PushResult()
-        drift: ApplyResult | None = None
-        trips: list[Trip] = []
-        groups_skipped = 0
-        extra: dict[str, int] = {"drift_found": 0, "drift_repaired": 0}
-        error: str | None = None
-        exit_code = ExitCode.OK
         try:
-            with anyio.CancelScope() as self._read_scope:
-                snapshot = await self.compute_plan(predict_groups=False)
-            self._read_scope = None
-            if self._stopping:
-                raise CycleAborted(ExitCode.OK, "stopped before applying anything")
-            plan = snapshot.plan
-            trips.extend(plan.trips)
-            self.applier = self._applier(await self.store.users())
-            if self._stopping:
-                self.applier.stop()
-            applied = await self.applier.apply(plan)
-            if applied.fatal is None and not applied.stopped and not self._stopping:
-                pushed, group_trips, groups_skipped = await self._push_groups(snapshot)
-                trips.extend(group_trips)
-            if (
-                self.settings.sync.drift_check
-                and applied.fatal is None
-                and pushed.fatal is None
-                and not self._stopping
-            ):
-                drift = await self._drift(snapshot, extra)
+            await self._cycle(run)
         except CycleAborted as exc:
-            error, exit_code = (str(exc), exc.exit_code) if exc.exit_code else (None, ExitCode.OK)
-        fatal = applied.fatal or pushed.fatal or (drift.fatal if drift else None)
-        if fatal is not None:
-            kind = "refused our credentials" if isinstance(fatal, AuthError) else "unreachable"
-            error, exit_code = f"SCIM server {kind}: {fatal}", ExitCode.REMOTE
-        elif exit_code == ExitCode.OK and trips:
+            run.error = str(exc) if exc.exit_code else None
+            run.exit_code = exc.exit_code
+        except BaseException:
+            # Cancelled (the shutdown timeout ran out) or a bug: still record the run.
+            self._stopping = True
+            with anyio.CancelScope(shield=True):
+                await self._finish(run_id, run, okta_before, scim_before)
+            raise
+        return await self._finish(run_id, run, okta_before, scim_before)
+
+    async def _finish(
+        self, run_id: str, run: _Run, okta_before: int, scim_before: int
+    ) -> CycleResult:
+        """Decide the outcome and the exit code, record the run, log ``sync.finished``."""
+        plan = run.snapshot.plan if run.snapshot else None
+        exit_code, error = run.exit_code, run.error
+        if run.fatal is not None:
+            kind = "refused our credentials" if isinstance(run.fatal, AuthError) else "unreachable"
+            error, exit_code = f"SCIM server {kind}: {run.fatal}", ExitCode.REMOTE
+        elif exit_code == ExitCode.OK and run.trips:
             exit_code = ExitCode.GUARD
         elif exit_code == ExitCode.OK and (
-            applied.counts["failed"]
-            or pushed.counts["groups_failed"]
-            or (drift and drift.counts["failed"])
+            run.applied.counts["failed"]
+            or run.pushed.counts["groups_failed"]
+            or run.drift_failed
             or (plan and plan.skipped)
-            or groups_skipped
-            or (snapshot is not None and snapshot.directory.record_errors)
+            or run.groups_skipped
+            or (run.snapshot and run.snapshot.directory.record_errors)
         ):
             exit_code = ExitCode.PARTIAL
-
         outcome = {
             ExitCode.OK: "success",
             ExitCode.PARTIAL: "partial",
             ExitCode.GUARD: "guarded",
         }.get(exit_code, "failed")
-        if self._stopping and fatal is None:
+        if self._stopping and run.fatal is None:
             outcome = "interrupted"
+        applied, pushed = run.applied.counts, run.pushed.counts
         counts: dict[str, Any] = {
-            "created": applied.counts["created"],
-            "updated": applied.counts["updated"],
-            "deactivated": applied.counts["deactivated"],
-            "reactivated": applied.counts["reactivated"],
-            "adopted": applied.counts["adopted"],
+            "created": applied["created"],
+            "updated": applied["updated"],
+            "deactivated": applied["deactivated"],
+            "reactivated": applied["reactivated"],
+            "adopted": applied["adopted"],
             "unchanged": plan.unchanged if plan else 0,
-            "failed": applied.counts["failed"],
-            "skipped": (len(plan.skipped) if plan else 0) + groups_skipped,
-            "held": len(plan.held) if plan else 0,
-            "quarantined": applied.counts["quarantined"],
-            **{name: pushed.counts[name] for name in GROUP_COUNTS},
-            **extra,
+            "failed": applied["failed"],
+            "skipped": (len(plan.skipped) if plan else 0) + run.groups_skipped,
+            "held": run.held,
+            "quarantined": applied["quarantined"],
+            **{name: pushed[name] for name in GROUP_COUNTS},
+            "drift_found": run.drift_found,
+            "drift_repaired": run.drift_repaired,
             "okta_requests": _requests(self.source) - okta_before,
             "scim_requests": _requests(self.target) - scim_before,
-            "duration_s": round(time.monotonic() - started, 3),
+            "duration_s": round(time.monotonic() - run.started, 3),
         }
         if error:
             log.error("sync.failed", error=error, exit_code=int(exit_code))
@@ -416,3 +460,22 @@ class Engine:
         )
         log.info("sync.finished", outcome=outcome, exit_code=int(exit_code), **counts)
         return CycleResult(run_id, outcome, exit_code, counts, error, plan)
+
+
+@dataclass
+class _Run:
+    """What one run did so far (filled in as it goes, read by :meth:`Engine._finish`)."""
+
+    started: float
+    snapshot: Snapshot | None = None
+    applied: ApplyResult = field(default_factory=ApplyResult)
+    pushed: PushResult = field(default_factory=PushResult)
+    trips: list[Trip] = field(default_factory=list)
+    held: int = 0
+    groups_skipped: int = 0
+    drift_found: int = 0
+    drift_repaired: int = 0
+    drift_failed: int = 0
+    fatal: RemoteError | None = None
+    error: str | None = None
+    exit_code: ExitCode = ExitCode.OK

@@ -203,3 +203,21 @@ def guard_groups(
 
 def _held(changes: Iterable[GroupChange], guard: str) -> list[Held]:
     return [Held(c, guard) for c in changes]
+
+
+def admin_removals(
+    changes: Sequence[UserChange], admin_roles: frozenset[str]
+) -> tuple[list[UserChange], list[UserChange]]:
+    """Split off the changes that take an admin role away (demotions, deactivations of admins).
+
+    The engine applies them last, and only if an admin is still left once the rest succeeded:
+    a promotion that fails must not let the last admins go.
+    """
+    removing = [
+        c
+        for c in changes
+        if c.previous_role in admin_roles
+        and (c.action == "deactivate" or (c.action == "update" and c.role not in admin_roles))
+    ]
+    ids = {id(c) for c in removing}
+    return [c for c in changes if id(c) not in ids], removing

@@ -68,6 +68,7 @@ class GroupChange:
     retire: Literal["delete", "unmanage"] | None = None
     reason: str | None = None  # for retire: "unpushed" or "deleted_in_okta"
     repair: bool = False  # puts back a group that drifted downstream
+    origin: str = "created"  # "adopted": it existed downstream before syncd (never deleted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,6 +308,22 @@ def make_plan(
                     {**(record.applied or {}), "active": False},
                 )
             )
+        elif record is not None and record.scim_id is None and record.intent == "create":
+            # A create was interrupted (a crash after the POST?) and the person left meanwhile:
+            # find what may have been created, and deactivate it.
+            changes.append(
+                UserChange(
+                    "deactivate",
+                    okta_id,
+                    record.user_name,
+                    None,
+                    record.role,
+                    record.role,
+                    ("active",),
+                    {"active": False},
+                    lookup_first=True,
+                )
+            )
         else:
             unchanged += 1
 
@@ -404,8 +421,11 @@ def plan_groups(
                 okta_id=okta_id,
                 name=record.display_name,
                 scim_id=record.scim_id,
-                retire="delete" if on_unpushed == "delete" else "unmanage",
+                retire="delete"
+                if on_unpushed == "delete" and record.origin == "created" and record.scim_id
+                else "unmanage",
                 reason="deleted_in_okta" if gone else "unpushed",
+                origin=record.origin,
             )
         )
     return tuple(changes)

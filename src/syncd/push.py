@@ -98,8 +98,9 @@ class GroupPusher:
         try:
             if change.retire is not None:
                 await self._retire(change, result)
+                writes = 1
             else:
-                await self._push(change, scim_ids, result)
+                writes = await self._push(change, scim_ids, result)
         except (AuthError, ScimUnreachableError) as exc:
             if result.fatal is None:
                 result.fatal = exc
@@ -122,7 +123,7 @@ class GroupPusher:
             if failure.retry_after is not None:
                 log_quarantined("group", change.okta_id, change.name, failure, str(exc))
         else:
-            if change.repair:
+            if change.repair and writes:
                 result.counts["repaired"] += 1
             if change.okta_id in self.quarantined:
                 log.info(
@@ -160,25 +161,28 @@ class GroupPusher:
 
     async def _push(
         self, change: GroupChange, scim_ids: Mapping[str, str], result: PushResult
-    ) -> None:
+    ) -> int:
+        """Create or rename the group, then its member batches. Returns the writes made."""
         scim_id = change.scim_id
+        writes = 0
         if change.create or scim_id is None:
-            scim_id = await self._create(change, result)
+            scim_id, created = await self._adopt_or_create(change, result, lookup_first=True)
+            writes += created
         elif change.previous_name is not None:
             operation = {"op": "replace", "path": "displayName", "value": change.name}
             try:
                 await self.target.patch_group(scim_id, [operation])
-                await self.store.record_group(
-                    change.okta_id,
-                    scim_id=scim_id,
-                    display_name=change.name,
-                    write=self._audit(
-                        change, "group_rename", scim_id, previous_name=change.previous_name
-                    ),
-                )
             except ScimNotFoundError:
-                await self._recreate(change, scim_ids, result)
-                return
+                return await self._recreate(change, scim_ids, result)
+            await self.store.record_group(
+                change.okta_id,
+                scim_id=scim_id,
+                display_name=change.name,
+                write=self._audit(
+                    change, "group_rename", scim_id, previous_name=change.previous_name
+                ),
+            )
+            writes += 1
             result.counts["groups_renamed"] += 1
             log.info(
                 "group.renamed",
@@ -188,14 +192,22 @@ class GroupPusher:
                 scim_id=scim_id,
             )
         try:
-            await self._members(change, scim_id, change.remove, change.add, scim_ids, result)
+            return writes + await self._members(
+                change, scim_id, change.remove, change.add, scim_ids, result
+            )
         except ScimNotFoundError:
-            await self._recreate(change, scim_ids, result)
+            return writes + await self._recreate(change, scim_ids, result)
 
-    async def _create(self, change: GroupChange, result: PushResult) -> str:
-        """Adopt the group named like the Okta group, or create it. Returns its SCIM id."""
+    async def _adopt_or_create(
+        self, change: GroupChange, result: PushResult, *, lookup_first: bool
+    ) -> tuple[str, bool]:
+        """Adopt the downstream group named like the Okta group (looked up first, as Okta
+        does, unless re-creating a managed group), or create it; a 409 adopts too.
+
+        Returns its SCIM id, and whether syncd created it.
+        """
         await self.store.record_group_intent(change.okta_id, change.name)
-        existing = await self.target.find_group(change.name)
+        existing = await self.target.find_group(change.name) if lookup_first else None
         if existing is None:
             try:
                 created = await self.target.create_group(
@@ -206,19 +218,26 @@ class GroupPusher:
                 if existing is None:
                     raise
             else:
-                scim_id = str(created["id"])
+                scim_id = str(created.get("id") or "")
+                if not scim_id:
+                    raise ScimConflictError(f"group {change.name!r}: created without an id")
                 await self.store.record_group(
                     change.okta_id,
                     scim_id=scim_id,
                     display_name=change.name,
                     reset_members=True,
-                    write=self._audit(change, "group_create", scim_id),
+                    origin="created",
+                    write=self._audit(change, "group_create", scim_id, recreated=not lookup_first),
                 )
                 result.counts["groups_created"] += 1
                 log.info(
-                    "group.created", group=change.name, okta_id=change.okta_id, scim_id=scim_id
+                    "group.created",
+                    group=change.name,
+                    okta_id=change.okta_id,
+                    scim_id=scim_id,
+                    **({"recreated": True} if not lookup_first else {}),
                 )
-                return scim_id
+                return scim_id, True
         scim_id = str(existing.get("id") or "")
         if not scim_id:
             raise ScimConflictError(f"group {change.name!r}: the existing group has no id")
@@ -227,43 +246,19 @@ class GroupPusher:
             scim_id=scim_id,
             display_name=change.name,
             reset_members=True,
+            origin="adopted",
             write=self._audit(change, "group_adopt", scim_id),
         )
         result.counts["groups_adopted"] += 1
         log.info("group.adopted", group=change.name, okta_id=change.okta_id, scim_id=scim_id)
-        return scim_id
+        return scim_id, False
 
     async def _recreate(
         self, change: GroupChange, scim_ids: Mapping[str, str], result: PushResult
-    ) -> None:
+    ) -> int:
         """The managed group is gone downstream: create it again with all its members."""
-        await self.store.record_group_intent(change.okta_id, change.name)
-        try:
-            created = await self.target.create_group(
-                group_resource(okta_id=change.okta_id, display_name=change.name)
-            )
-            scim_id = str(created["id"])
-        except ScimConflictError:
-            existing = await self.target.find_group(change.name)
-            if existing is None:
-                raise
-            scim_id = str(existing["id"])
-        await self.store.record_group(
-            change.okta_id,
-            scim_id=scim_id,
-            display_name=change.name,
-            reset_members=True,
-            write=self._audit(change, "group_create", scim_id, recreated=True),
-        )
-        result.counts["groups_created"] += 1
-        log.info(
-            "group.created",
-            group=change.name,
-            okta_id=change.okta_id,
-            scim_id=scim_id,
-            recreated=True,
-        )
-        await self._members(change, scim_id, (), change.members, scim_ids, result)
+        scim_id, _ = await self._adopt_or_create(change, result, lookup_first=False)
+        return 1 + await self._members(change, scim_id, (), change.members, scim_ids, result)
 
     async def _members(
         self,
@@ -273,8 +268,12 @@ class GroupPusher:
         add: Sequence[str],
         scim_ids: Mapping[str, str],
         result: PushResult,
-    ) -> None:
-        """Send the member changes in batches, recording each batch once it succeeds."""
+    ) -> int:
+        """Send the member changes in batches, recording each batch once it succeeds.
+
+        Returns the PATCH requests made.
+        """
+        patches = 0
         removed = 0
         for batch in _chunks(list(remove), self.batch):
             if self._stop:  # each batch is recorded: the next cycle resumes here
@@ -296,6 +295,7 @@ class GroupPusher:
                 ),
             )
             removed += len(batch)
+            patches += 1
         additions = [(user, scim_ids[user]) for user in add if scim_ids.get(user)]
         added = 0
         for batch in _chunks(additions, self.batch):
@@ -317,6 +317,7 @@ class GroupPusher:
                 ),
             )
             added += len(batch)
+            patches += 1
         if removed:
             result.counts["members_removed"] += removed
             log.info(
@@ -325,26 +326,26 @@ class GroupPusher:
         if added:
             result.counts["members_added"] += added
             log.info("group.members_added", group=change.name, okta_id=change.okta_id, count=added)
+        return patches
 
     async def _retire(self, change: GroupChange, result: PushResult) -> None:
-        if change.retire == "delete":
-            scim_id = change.scim_id
-            if scim_id is None:  # a create may have happened before a crash: find it
-                found = await self.target.find_group(change.name)
-                scim_id = str(found["id"]) if found and found.get("id") else None
-            if scim_id is not None:
-                with contextlib.suppress(ScimNotFoundError):  # already gone: fine
-                    await self.target.delete_group(scim_id)
+        """No longer pushed: delete it if syncd created it and was asked to; else forget it.
+
+        A group syncd adopted existed before syncd: it is never deleted, only unmanaged.
+        """
+        if change.retire == "delete" and change.origin == "created" and change.scim_id:
+            with contextlib.suppress(ScimNotFoundError):  # already gone: fine
+                await self.target.delete_group(change.scim_id)
             await self.store.forget_group(
                 change.okta_id,
-                write=self._audit(change, "group_delete", scim_id, reason=change.reason),
+                write=self._audit(change, "group_delete", change.scim_id, reason=change.reason),
             )
             result.counts["groups_deleted"] += 1
             log.info(
                 "group.deleted",
                 group=change.name,
                 okta_id=change.okta_id,
-                scim_id=scim_id,
+                scim_id=change.scim_id,
                 reason=change.reason,
             )
             return
@@ -359,4 +360,5 @@ class GroupPusher:
             okta_id=change.okta_id,
             scim_id=change.scim_id,
             reason=change.reason,
+            **({"adopted": True} if change.origin == "adopted" else {}),
         )

@@ -103,6 +103,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX writes_at ON writes (at);
     CREATE INDEX writes_name ON writes (name COLLATE NOCASE);
     """,
+    # 4: whether syncd created a pushed group or adopted one that already existed downstream.
+    """
+    ALTER TABLE groups ADD COLUMN origin TEXT NOT NULL DEFAULT 'created';
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -188,6 +192,7 @@ class GroupRecord:
     last_error: str | None
     members: dict[str, str]  # user okta id -> the SCIM user id syncd added
     retry_after: str | None = None
+    origin: str = "created"  # "created" by syncd, or "adopted" (it existed downstream)
 
 
 @dataclass(frozen=True, slots=True)
@@ -511,6 +516,7 @@ class Store:
                     last_error=row["last_error"],
                     members=members.get(row["okta_id"], {}),
                     retry_after=row["retry_after"],
+                    origin=row["origin"],
                 )
                 async for row in cur
             }
@@ -533,9 +539,11 @@ class Store:
         scim_id: str,
         display_name: str,
         reset_members: bool = False,
+        origin: str | None = None,
         write: Write | None = None,
     ) -> None:
-        """After a group create, adoption or rename. ``reset_members`` forgets its members."""
+        """After a group create, adoption or rename. ``reset_members`` forgets its members;
+        ``origin`` ("created" or "adopted") is set on a create or an adoption."""
         async with self._transaction():
             await self._write(write)
             await self._db.execute(
@@ -547,6 +555,10 @@ class Store:
                        last_error = NULL, retry_after = NULL, updated_at = excluded.updated_at""",
                 (okta_id, scim_id, display_name, now_iso()),
             )
+            if origin is not None:
+                await self._db.execute(
+                    "UPDATE groups SET origin = ? WHERE okta_id = ?", (origin, okta_id)
+                )
             if reset_members:
                 await self._db.execute(
                     "DELETE FROM group_members WHERE group_okta_id = ?", (okta_id,)
