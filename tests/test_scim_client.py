@@ -171,3 +171,35 @@ def test_error_bodies_are_parsed_defensively(
     error = _scim_error(_response(status, body), "POST Users")
     assert isinstance(error, kind)
     assert text in str(error)
+
+
+async def test_a_post_answered_too_late_is_looked_up_not_sent_again(
+    server: tuple[ScimServer, str],
+) -> None:
+    import time
+
+    from syncd.scim import group_resource
+
+    scim, url = server
+    slow = [True]
+
+    def answer_late(seen: object) -> None:
+        if getattr(seen, "method", "") == "POST" and slow[0]:
+            slow[0] = False
+            time.sleep(0.6)  # the group is created; the answer comes after the client gave up
+
+    scim.hooks.append(answer_late)
+    async with client(url, timeout=0.3) as c:
+        created = await c.create_group(group_resource(okta_id="00g1", display_name="Team-Slow"))
+    groups = scim.groups()
+    assert [g["displayName"] for g in groups] == ["Team-Slow"]  # one, not two
+    assert created["id"] == groups[0]["id"]
+    assert scim.count("POST") == 1 and scim.count("GET", "/Groups") >= 1
+
+
+async def test_a_post_refused_with_503_is_sent_again(server: tuple[ScimServer, str]) -> None:
+    scim, url = server
+    scim.fail_next("POST", "/Users", 503)
+    async with client(url) as c:
+        await c.create_user(person())
+    assert scim.count("POST") == 2 and scim.count("GET") == 0

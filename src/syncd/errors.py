@@ -151,7 +151,13 @@ class ScimError(RemoteError):
 
 
 class ScimTransientError(ScimError, TransientError):
-    """The SCIM server was unreachable, failing or rate-limiting us, and the retries ran out."""
+    """The SCIM server was unreachable, failing or rate-limiting us, and the retries ran out.
+
+    ``maybe_applied``: the request reached the server and may have been carried out (a timeout
+    waiting for the answer, a dropped connection, a 500): a create must look before it retries.
+    """
+
+    maybe_applied: bool = False
 
 
 class ScimUnreachableError(ScimTransientError):

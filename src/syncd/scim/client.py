@@ -2,7 +2,9 @@
 
 * Bearer auth, ``application/scim+json`` both ways, any 2xx accepted.
 * 429 and 503 honour ``Retry-After``; other 5xx, timeouts and dropped connections back off
-  exponentially with jitter; at most ``max_attempts`` tries.
+  exponentially with jitter; at most ``max_attempts`` tries. A ``POST`` is never sent again
+  blindly after an answer that may hide a create (a timeout, a dropped connection, a 500): the
+  resource is looked up first, and adopted if it is there (``scim.create_recovered``).
 * Errors are typed (:mod:`syncd.errors`) and parsed defensively: ``status`` as a string or an
   integer, ``scimType``, ``detail``, or a plain-text body.
 * Deactivation is ``PATCH replace {"active": false}`` with no ``path``; a server that answers 400
@@ -16,7 +18,7 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
@@ -112,14 +114,56 @@ class ScimClient:
 
     async def create_user(self, resource: Mapping[str, Any]) -> dict[str, Any]:
         """``POST /Users``. Raises ScimConflictError on 409 (the caller adopts)."""
-        body = await self._request("POST", "Users", json_body=resource)
-        if isinstance(body, dict) and body.get("id"):
-            return body
-        # A 2xx without the created resource: find what was created.
-        found = await self.find_user(str(resource["userName"]))
-        if found is None:
-            raise ScimRequestRejected("POST Users: the server answered 2xx but returned no id")
-        return found
+        user_name = str(resource["userName"])
+        return await self._create("Users", resource, lambda: self.find_user(user_name))
+
+    async def _create(
+        self,
+        endpoint: str,
+        resource: Mapping[str, Any],
+        find: Callable[[], Awaitable[dict[str, Any] | None]],
+    ) -> dict[str, Any]:
+        """POST a resource; after an answer that may hide a create, look it up before trying
+        again, so that a slow server never ends up with two."""
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                body = await self._request("POST", endpoint, json_body=resource)
+            except ScimTransientError as exc:
+                if not exc.maybe_applied:
+                    raise
+                found = await find()
+                if found is not None:
+                    log.info(
+                        "scim.create_recovered",
+                        request=f"POST {endpoint}",
+                        error=str(exc),
+                        scim_id=found.get("id"),
+                    )
+                    return found
+                if attempts >= self.max_attempts:
+                    raise
+                wait = backoff(attempts, self.rng)
+                self.stats.retries += 1
+                log.warning(
+                    "scim.retry",
+                    request=f"POST {endpoint}",
+                    attempt=attempts,
+                    error=str(exc),
+                    wait_s=round(wait, 3),
+                )
+                await self.clock.sleep(wait)
+                continue
+            if isinstance(body, dict) and body.get("id"):
+                return body
+            # A 2xx without the created resource: find what was created.
+            found = await find()
+            if found is None:
+                raise ScimRequestRejected(
+                    f"POST {endpoint}: the server answered 2xx but returned no id"
+                )
+            return found
 
     async def replace_user(self, scim_id: str, resource: Mapping[str, Any]) -> dict[str, Any]:
         """``PUT /Users/{id}`` with the full resource. Raises ScimNotFoundError on 404."""
@@ -171,13 +215,9 @@ class ScimClient:
         return None
 
     async def create_group(self, resource: Mapping[str, Any]) -> dict[str, Any]:
-        body = await self._request("POST", "Groups", json_body=resource)
-        if isinstance(body, dict) and body.get("id"):
-            return body
-        found = await self.find_group(str(resource["displayName"]))
-        if found is None:
-            raise ScimRequestRejected("POST Groups: the server answered 2xx but returned no id")
-        return found
+        """``POST /Groups``. Raises ScimConflictError on 409 (the caller adopts)."""
+        name = str(resource["displayName"])
+        return await self._create("Groups", resource, lambda: self.find_group(name))
 
     async def get_group(self, scim_id: str) -> dict[str, Any]:
         body = await self._request("GET", f"Groups/{quote(scim_id, safe='')}")
@@ -255,7 +295,7 @@ class ScimClient:
                     response = await self._client.request(
                         method, path, content=content, headers=headers, params=params
                     )
-            except httpx.ConnectError as exc:
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 error = ScimUnreachableError(
                     f"{shown}: cannot connect to {self.base_url} ({type(exc).__name__})",
                     method=method,
@@ -266,6 +306,8 @@ class ScimClient:
                 error = ScimTransientError(
                     f"{shown}: {type(exc).__name__}", method=method, url=path
                 )
+                # Sent, maybe carried out (PoolTimeout: never sent).
+                error.maybe_applied = not isinstance(exc, httpx.PoolTimeout)
                 wait = backoff(attempts, self.rng)
             else:
                 status = response.status_code
@@ -274,8 +316,12 @@ class ScimClient:
                 error = _scim_error(response, shown)
                 if not isinstance(error, ScimTransientError):
                     raise error
+                # 429 and 503 refuse the request; another 5xx may hide work done.
+                error.maybe_applied = status not in (429, 503)
                 retry_after = _retry_after(response, self.clock.time())
                 wait = retry_after if retry_after is not None else backoff(attempts, self.rng)
+            if method == "POST" and error.maybe_applied:
+                raise error  # the caller looks the resource up before sending it again
             if attempts >= self.max_attempts:
                 error.args = (f"{error} (gave up after {attempts} attempts)",)
                 raise error
