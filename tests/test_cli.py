@@ -167,3 +167,12 @@ def test_allow_deactivations_goes_with_once(env: Env) -> None:
         result = env.run(*argv)
         assert result.code == 2
         assert "--allow-deactivations N goes with --once, and N is 0 or more" in result.stderr
+
+
+def test_a_corrupt_checkpoint_exits_2_with_one_line(env: Env) -> None:
+    (env.tmp_path / "state.db").write_bytes(b"garbage" * 500)
+    for argv in (["run", "--once"], ["status"], ["plan"]):
+        result = env.run(*argv)
+        assert result.code == 2, (argv, result.stderr)
+        assert "is not a usable syncd checkpoint database" in result.stderr
+        assert "Traceback" not in result.stderr

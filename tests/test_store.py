@@ -101,3 +101,13 @@ def test_run_lock_is_exclusive_across_processes(tmp_path: Path) -> None:
     with RunLock(db) as lock:  # released when the holder exited
         assert lock.held
     assert stat.S_IMODE(os.stat(f"{db}.lock").st_mode) == 0o600
+
+
+async def test_a_corrupt_database_is_named_as_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    path.write_bytes(b"this is not sqlite at all" * 100)
+    for readonly in (False, True):
+        with pytest.raises(
+            ConfigError, match=r"sync\.state_db: .*state\.db is not a usable syncd checkpoint"
+        ):
+            await Store.open(path, readonly=readonly)

@@ -324,3 +324,24 @@ def test_crash_after_post_then_the_person_leaves_is_found_and_deactivated(env: E
     deactivated = result.one("user.deactivated")
     assert (deactivated["okta_id"], deactivated["scim_id"]) == (okta_id, orphan["id"])
     assert env.downstream()[orphan["userName"]]["active"] is False
+
+
+def test_a_token_echoed_by_the_server_never_reaches_the_logs_the_database_or_status(
+    env: Env,
+) -> None:
+    from .helpers import SCIM_TOKEN
+
+    env.scim.fail_next(
+        "POST",
+        "/Users",
+        400,
+        body=f"invalid request with headers Authorization: Bearer {SCIM_TOKEN}",
+    )
+    result = env.run("run", "--once", config=env.config(scim={"concurrency": 1}))  # asserts logs
+    assert result.code == 1
+    assert "[REDACTED]" in result.one("user.failed")["error"]
+    raw = b"".join(p.read_bytes() for p in env.tmp_path.glob("state.db*"))
+    assert SCIM_TOKEN.encode() not in raw
+    for argv in (["status"], ["status", "--json"], ["history"], ["history", "--json"]):
+        output = env.run(*argv)  # env.run asserts that no token is in the output
+        assert "[REDACTED]" in output.stdout

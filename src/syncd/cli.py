@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 
 import anyio
@@ -162,6 +163,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.LOCKED
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug: say so plainly, with what a report needs
+        print(redact(traceback.format_exc()), file=sys.stderr, end="")
+        _error(f"internal error: {type(exc).__name__}: {exc} (a bug in syncd: please report it)")
+        return ExitCode.INTERNAL
 
 
 def _error(message: str) -> None:

@@ -22,6 +22,7 @@ import datetime as dt
 import fcntl
 import json
 import os
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ import aiosqlite
 import anyio
 
 from syncd.errors import ConfigError, LockHeldError
+from syncd.log import redact
 
 MIGRATIONS: list[str] = [
     # 1: people, runs, meta.
@@ -284,6 +286,13 @@ class Store:
     async def _ready(cls, store: Store, *, migrate: bool) -> Store:
         try:
             await store._setup(migrate=migrate)
+        except sqlite3.DatabaseError as exc:
+            await store.close()
+            raise ConfigError(
+                f"{store.path} is not a usable syncd checkpoint database ({exc}); restore it "
+                "from a backup, or move it away to start afresh (syncd then adopts what exists)",
+                key="sync.state_db",
+            ) from None
         except BaseException:
             await store.close()
             raise
@@ -410,7 +419,7 @@ class Store:
                    VALUES (?, ?, 1, ?, ?)
                    ON CONFLICT (okta_id) DO UPDATE SET failures = failures + 1,
                        last_error = excluded.last_error, updated_at = excluded.updated_at""",
-                (okta_id, user_name, error, now_iso()),
+                (okta_id, user_name, redact(error), now_iso()),
             )
             async with self._db.execute(
                 "SELECT failures FROM users WHERE okta_id = ?", (okta_id,)
@@ -451,7 +460,7 @@ class Store:
                 None if write.before_active is None else int(write.before_active),
                 None if write.after_active is None else int(write.after_active),
                 write.outcome,
-                json.dumps(write.detail, sort_keys=True) if write.detail else None,
+                redact(json.dumps(write.detail, sort_keys=True)) if write.detail else None,
             ),
         )
 
@@ -608,7 +617,7 @@ class Store:
                    VALUES (?, ?, 1, ?, ?)
                    ON CONFLICT (okta_id) DO UPDATE SET failures = failures + 1,
                        last_error = excluded.last_error, updated_at = excluded.updated_at""",
-                (okta_id, display_name, error, now_iso()),
+                (okta_id, display_name, redact(error), now_iso()),
             )
             async with self._db.execute(
                 "SELECT failures FROM groups WHERE okta_id = ?", (okta_id,)
@@ -684,7 +693,14 @@ class Store:
                 """UPDATE runs SET finished_at = ?, outcome = ?, exit_code = ?, counts = ?,
                        error = ?
                    WHERE run_id = ?""",
-                (now_iso(), outcome, exit_code, json.dumps(counts), error, run_id),
+                (
+                    now_iso(),
+                    outcome,
+                    exit_code,
+                    json.dumps(counts),
+                    redact(error) if error else None,
+                    run_id,
+                ),
             )
 
     async def runs(self, limit: int = 20) -> list[RunRecord]:

@@ -20,6 +20,7 @@ from pydantic import SecretStr
 
 from syncd.clock import Clock
 from syncd.errors import ConfigError, OktaAuthError
+from syncd.log import register_secret
 
 if TYPE_CHECKING:
     from syncd.okta.http import OktaHttp
@@ -44,6 +45,7 @@ class SSWSAuth:
 
     def __init__(self, token: SecretStr) -> None:
         self._token = token
+        register_secret(token.get_secret_value())
 
     async def authorization(self, http: OktaHttp) -> str:
         return f"SSWS {self._token.get_secret_value()}"
@@ -72,6 +74,7 @@ class PrivateKeyJWTAuth:
         self.client_id = client_id
         self._scopes = scopes
         self._clock = clock
+        register_secret(private_key.get_secret_value())
         self._key, self._algorithm, jwk_kid = _load_private_key(private_key)
         self._key_id = key_id or jwk_kid
         self._access_token: str | None = None
@@ -119,6 +122,7 @@ class PrivateKeyJWTAuth:
             lifetime = float(data.get("expires_in", 3600))
         except (TypeError, ValueError):
             lifetime = 3600.0
+        register_secret(token)
         self._access_token = token
         self._expires_at = self._clock.time() + max(0.0, lifetime - RENEW_BEFORE_EXPIRY)
         self.tokens_fetched += 1

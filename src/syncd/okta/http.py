@@ -38,7 +38,7 @@ from syncd.errors import (
     OktaRequestRejected,
     OktaTransientError,
 )
-from syncd.log import get_logger
+from syncd.log import get_logger, redact
 from syncd.okta.auth import OktaAuth
 from syncd.okta.ratelimit import Bucket, RateLimiter, family_of
 
@@ -134,6 +134,7 @@ def _okta_error(response: httpx.Response, cls: type[OktaError], message_prefix: 
     if isinstance(body, dict):
         code = body.get("errorCode") or body.get("error")
         summary = body.get("errorSummary") or body.get("error_description")
+        summary = redact(str(summary)) if summary else summary
         error_id = body.get("errorId")
     request = response.request
     parts = [f"{message_prefix}: HTTP {response.status_code}"]

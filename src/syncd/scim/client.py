@@ -38,7 +38,7 @@ from syncd.errors import (
     ScimTransientError,
     ScimUnreachableError,
 )
-from syncd.log import get_logger
+from syncd.log import get_logger, redact, register_secret
 from syncd.okta.http import backoff
 from syncd.scim.resources import filter_eq, patch
 
@@ -79,6 +79,7 @@ class ScimClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._token = token
+        register_secret(token.get_secret_value())  # a server may echo it in an error
         self.max_attempts = max_attempts
         self.clock = clock or SystemClock()
         self.rng = rng or random.Random()
@@ -370,6 +371,7 @@ def _scim_error(response: httpx.Response, shown: str) -> ScimError:
     elif response.content:
         text = response.text.strip().replace("\n", " ")
         detail = text[:200] if text else None
+    detail = redact(detail) if detail else detail  # servers echo headers and tokens back
     message = f"{shown}: HTTP {status}"
     if scim_type:
         message += f" {scim_type}"
