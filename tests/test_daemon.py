@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import sqlite3
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -267,3 +269,43 @@ def test_cron_schedule_is_accepted(env: Env) -> None:
     settings = load_settings(env.config(sync={"cron": "*/5 * * * *", "jitter": "30s"}))
     assert expected_interval(settings) == 300
     assert settings.sync.jitter == 30
+
+
+def test_sigterm_stops_run_once_after_recording_the_write_in_flight(tmp_path: Path) -> None:
+    org, ids = build_org()
+    for i in range(100):
+        org.assign_user(
+            org.add_user("Many", f"P{i:03d}", f"many{i:03d}@example.com"),
+            {"vanta_roles": "Employee"},
+        )
+    with make_env(tmp_path, org=(org, ids)) as env:
+        creates: list[str] = []
+        box: list[subprocess.Popen[str]] = []
+
+        def term_on_the_20th_create(seen: Seen) -> bool:
+            if seen.method == "POST" and seen.path == "/Users":
+                creates.append(seen.body["userName"])
+                if len(creates) == 20:
+                    os.kill(box[0].pid, signal.SIGTERM)
+            return False
+
+        env.scim.intercepts.append(term_on_the_20th_create)
+        box.append(env.popen("run", "--once"))
+        proc = box[0]
+        stdout, stderr = proc.communicate(timeout=120)
+        env.scim.intercepts.clear()
+        assert proc.returncode == 128 + signal.SIGTERM, stderr
+        assert "stopped by signal 15, after recording the write in flight" in stderr
+        events = [json.loads(line) for line in stdout.splitlines() if line.startswith('{"')]
+        assert [e["outcome"] for e in events if e["event"] == "sync.finished"] == ["interrupted"]
+        with sqlite3.connect(tmp_path / "state.db") as db:
+            recorded = db.execute(
+                "SELECT COUNT(*) FROM users WHERE scim_id IS NOT NULL"
+            ).fetchone()[0]
+            pending = db.execute("SELECT COUNT(*) FROM users WHERE intent IS NOT NULL").fetchone()[
+                0
+            ]
+        assert (recorded, pending) == (len(env.scim.users()), 0)
+        assert env.run("run", "--once").code == 0
+        posts = Counter(r.body["userName"] for r in env.scim.requests if r.method == "POST")
+        assert len(posts) == 105 and set(posts.values()) == {1}

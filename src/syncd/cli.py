@@ -182,12 +182,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         daemon = Daemon(args.config)
         return anyio.run(daemon.run)
+    from syncd.scheduler import run_once
+
     settings = load_settings(args.config)
-    report = anyio.run(
-        lambda: app.run_cycle(settings, mode="once", allow_deactivations=args.allow_deactivations)
+    report, signum = anyio.run(
+        lambda: run_once(settings, allow_deactivations=args.allow_deactivations)
     )
     if report.error:
         _error(report.error)
+    if signum is not None:
+        _error(f"stopped by signal {signum}, after recording the write in flight")
+        return 128 + signum
     return int(report.exit_code)
 
 

@@ -22,6 +22,7 @@ import signal
 from typing import Any
 
 import anyio
+from anyio.abc import TaskStatus
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
@@ -30,6 +31,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from syncd import app, config
 from syncd.config import Settings, load_credentials, load_settings
+from syncd.directory import first_error
 from syncd.engine import Engine, ExitCode
 from syncd.errors import ConfigError, LockHeldError
 from syncd.log import get_logger
@@ -104,6 +106,9 @@ class Daemon:
         except Exception as exc:  # a bug: keep the service alive, say so loudly
             log.exception("sync.crashed", error=f"{type(exc).__name__}: {exc}")
             return
+        except anyio.get_cancelled_exc_class():
+            # Cancelled after sync.shutdown_timeout: the run is recorded as interrupted.
+            return
         finally:
             self._cycle_task = None
             self._idle.set()
@@ -146,28 +151,29 @@ class Daemon:
             self.metrics.start(host, port)
             log.info("metrics.listening", address=f"{host}:{port}")
 
-        scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone=dt.UTC)
-        scheduler.add_listener(self._missed, EVENT_JOB_MAX_INSTANCES)
-        scheduler.add_job(
-            self.cycle,
-            make_trigger(self.settings),
-            id="sync",
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=None,
-            next_run_time=dt.datetime.now(dt.UTC),
-        )
-        self._scheduler = scheduler
-        scheduler.start()
-        log.info(
-            "daemon.started",
-            schedule=self.settings.sync.cron or f"every {self.settings.sync.every:g}s",
-            state_db=str(self.settings.sync.state_db),
-        )
-        self.notifier.ready("started; first cycle running")
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self._signals)
+                # Signal handlers first: a SIGHUP or SIGTERM from now on is handled, not fatal.
+                await tg.start(self._signals)
+                scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone=dt.UTC)
+                scheduler.add_listener(self._missed, EVENT_JOB_MAX_INSTANCES)
+                scheduler.add_job(
+                    self.cycle,
+                    make_trigger(self.settings),
+                    id="sync",
+                    max_instances=1,
+                    coalesce=True,
+                    misfire_grace_time=None,
+                    next_run_time=dt.datetime.now(dt.UTC),
+                )
+                self._scheduler = scheduler
+                scheduler.start()
+                log.info(
+                    "daemon.started",
+                    schedule=self.settings.sync.cron or f"every {self.settings.sync.every:g}s",
+                    state_db=str(self.settings.sync.state_db),
+                )
+                self.notifier.ready("started; first cycle running")
                 interval = watchdog_interval()
                 if interval is not None and self.notifier.enabled:
                     tg.start_soon(self._watchdog, interval)
@@ -188,8 +194,9 @@ class Daemon:
             self.notifier.watchdog()
             await anyio.sleep(interval)
 
-    async def _signals(self) -> None:
+    async def _signals(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+            task_status.started()
             async for signum in signals:
                 if signum == signal.SIGHUP:
                     self.reload()
@@ -229,17 +236,55 @@ class Daemon:
             self._scheduler.pause()
         if self.engine is not None:
             self.engine.stop()
-        with anyio.move_on_after(self.settings.sync.shutdown_timeout) as scope:
+        # Within sync.shutdown_timeout: wait for the write in flight, keep a second to cancel.
+        budget = self.settings.sync.shutdown_timeout
+        with anyio.move_on_after(max(0.0, budget - 1.0)) as scope:
             await self._idle.wait()
         if scope.cancelled_caught and self._cycle_task is not None:
             log.warning(
                 "daemon.shutdown_timeout",
-                timeout_s=self.settings.sync.shutdown_timeout,
-                detail="cancelling the cycle",
+                timeout_s=budget,
+                detail="cancelling the cycle; a create it cut short is found again next run",
             )
             self._cycle_task.cancel()
-            with anyio.move_on_after(5):
+            with anyio.move_on_after(min(1.0, budget)):
                 await self._idle.wait()
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
         log.info("daemon.stopped", cycles=self.cycles)
+
+
+async def run_once(
+    settings: Settings, *, allow_deactivations: int | None = None
+) -> tuple[app.RunReport, int | None]:
+    """``syncd run --once``: one cycle. SIGTERM or SIGINT stops it the clean way: the write in
+    flight finishes and is recorded, the run is recorded as interrupted. Returns the report and
+    the signal that stopped it, if any."""
+    current: list[Engine | None] = [None]
+    caught: list[int] = []
+
+    def on_engine(engine: Engine | None) -> None:
+        current[0] = engine
+        if engine is not None and caught:
+            engine.stop()
+
+    async def watch(*, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            task_status.started()
+            async for signum in signals:
+                caught.append(signum)
+                log.info("sync.stopping", signal=signal.Signals(signum).name)
+                if current[0] is not None:
+                    current[0].stop()
+                return  # a second signal acts at once
+
+    try:
+        async with anyio.create_task_group() as tg:
+            await tg.start(watch)
+            report = await app.run_cycle(
+                settings, mode="once", on_engine=on_engine, allow_deactivations=allow_deactivations
+            )
+            tg.cancel_scope.cancel()
+    except BaseExceptionGroup as group:  # LockHeldError, ConfigError ... as themselves
+        raise first_error(group) from None
+    return report, (caught[0] if caught else None)
