@@ -183,3 +183,17 @@ def test_cli_config_error_is_one_line_exit_2(tmp_path: Path) -> None:
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("syncd: configuration error: okta")
     assert OKTA_TOKEN not in proc.stderr + proc.stdout
+
+
+def test_percentage_deactivation_limits_are_exact_and_never_zero(tmp_path: Path) -> None:
+    settings = load_settings(write_config(tmp_path, sync={"max_deactivations": "29%"}))
+    assert settings.sync.deactivation_limit(100) == 29  # not 28: no float error
+    assert settings.sync.deactivation_limit(5) == 1  # never 0: one leaver is not held
+    assert (
+        load_settings(
+            write_config(tmp_path, sync={"max_deactivations": 7})
+        ).sync.deactivation_limit(1000)
+        == 7
+    )
+    with pytest.raises(ConfigError, match=r"sync\.max_deactivations: '110%' is not a percentage"):
+        load_settings(write_config(tmp_path, sync={"max_deactivations": "110%"}))

@@ -405,3 +405,20 @@ def test_an_unreadable_private_key_is_a_config_error_without_the_key() -> None:
         )
     assert "okta.private_key_file: is not a readable private key" in str(info.value)
     assert "bm90IGEga2V5" not in str(info.value) and info.value.__cause__ is None
+
+
+async def test_oauth_scope_refused_by_the_token_endpoint_is_an_auth_error() -> None:
+    private, public = _rsa_key()
+    client = OAuthClient(public_key_pem=public, scopes=["okta.users.read", "okta.apps.read"])
+    with Okta(org_with(1), oauth_clients={"0oaservice0000000001": client}) as okta:
+        auth = PrivateKeyJWTAuth(
+            org_url=okta.server.url,
+            client_id="0oaservice0000000001",
+            private_key=SecretStr(private),
+            scopes=["okta.users.read", "okta.groups.read", "okta.apps.read"],
+            clock=okta.clock,
+        )
+        async with okta.http(auth=auth) as http:
+            with pytest.raises(OktaAuthError) as info:
+                await read_all(OktaReader(http, APP))
+    assert info.value.error_code == "invalid_scope" and info.value.status == 400

@@ -15,6 +15,7 @@ import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -34,7 +35,8 @@ from syncd.log import register_secret
 
 DEFAULT_CONFIG_PATH = Path("/etc/syncd/syncd.toml")
 ENV_PREFIX = "SYNCD_"
-OKTA_SCOPES = ["okta.users.read", "okta.groups.read", "okta.apps.read", "okta.logs.read"]
+# What syncd reads. `syncd check` also reads the app user schema: grant okta.schemas.read too.
+OKTA_SCOPES = ["okta.users.read", "okta.groups.read", "okta.apps.read"]
 
 
 def _check_url(value: str, key: str) -> str:
@@ -206,11 +208,15 @@ class SyncSettings(_Section):
         raise ValueError(f'{value!r}: expected a number (25) or a percentage ("10%")')
 
     def deactivation_limit(self, managed_active: int) -> int:
-        """The most deactivations one cycle may make, for this many managed active people."""
+        """The most deactivations one cycle may make, for this many managed active people.
+
+        A percentage rounds down, but never below 1 (else with a handful of people every single
+        leaver would be held).
+        """
         limit = self.max_deactivations
         if isinstance(limit, int):
             return limit
-        return int(float(limit[:-1]) / 100 * managed_active)
+        return max(1, int(Fraction(limit[:-1]) * managed_active / 100))
 
     @field_validator("interval")
     @classmethod

@@ -78,6 +78,11 @@ class Metrics:
         self.managed_groups = Gauge(
             "syncd_managed_groups", "Pushed groups syncd manages downstream.", registry=r
         )
+        self.held = Gauge(
+            "syncd_held_changes",
+            "Changes a safety guard held back in the last cycle (a person must look).",
+            registry=r,
+        )
         self._last_success: float | None = None
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -118,6 +123,7 @@ class Metrics:
             self.okta_remaining.labels(bucket).set(remaining)
         for method, n in scim_requests.items():
             self.scim_requests.labels(method).inc(n)
+        self.held.set(counts.get("held", 0))
         if managed:
             self.managed_users.set(managed.get("users", 0))
             self.managed_groups.set(managed.get("groups", 0))

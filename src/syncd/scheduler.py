@@ -46,7 +46,9 @@ def make_trigger(settings: Settings) -> BaseTrigger:
     sync = settings.sync
     jitter = int(sync.jitter) if sync.jitter else None
     if sync.cron:
-        return CronTrigger.from_crontab(sync.cron, timezone=dt.UTC)
+        trigger = CronTrigger.from_crontab(sync.cron, timezone=dt.UTC)
+        trigger.jitter = jitter
+        return trigger
     return IntervalTrigger(seconds=sync.every, jitter=jitter, timezone=dt.UTC)
 
 

@@ -19,7 +19,7 @@ import jwt
 from pydantic import SecretStr
 
 from syncd.clock import Clock
-from syncd.errors import ConfigError, OktaAuthError
+from syncd.errors import ConfigError, OktaAuthError, OktaRequestRejected
 from syncd.log import register_secret
 
 if TYPE_CHECKING:
@@ -112,7 +112,26 @@ class PrivateKeyJWTAuth:
             "client_assertion_type": ASSERTION_TYPE,
             "client_assertion": self._assertion(),
         }
-        data = await http.post_form(TOKEN_PATH, form)
+        try:
+            data = await http.post_form(TOKEN_PATH, form)
+        except OktaRequestRejected as exc:
+            # The token endpoint refuses with 400 (invalid_scope, invalid_client, DPoP ...):
+            # for syncd that is a refusal of its credentials.
+            hint = ""
+            if exc.error_code == "use_dpop_nonce" or "dpop" in str(exc).lower():
+                hint = (
+                    "; this service app requires DPoP, which syncd does not support: turn off "
+                    "'Require Demonstrating Proof of Possession' for it in Okta"
+                )
+            raise OktaAuthError(
+                f"{exc}{hint}",
+                status=exc.status,
+                method=exc.method,
+                url=exc.url,
+                error_code=exc.error_code,
+                error_summary=exc.error_summary,
+                error_id=exc.error_id,
+            ) from None
         token = data.get("access_token") if isinstance(data, dict) else None
         if not isinstance(token, str) or not token:
             raise OktaAuthError(
