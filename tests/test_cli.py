@@ -113,7 +113,7 @@ def test_sim_okta_command_serves_an_org() -> None:
         banner = proc.stdout.readline()
         assert banner.startswith(f"Okta simulator: http://127.0.0.1:{port} app 0oa")
         app_id = banner.split(" app ")[1].split()[0]
-        for _ in range(100):  # the banner comes just before uvicorn binds
+        for _ in range(200):  # the banner comes just before uvicorn binds
             try:
                 response = httpx.get(
                     f"http://127.0.0.1:{port}/api/v1/apps/{app_id}/users?limit=500",
@@ -124,6 +124,8 @@ def test_sim_okta_command_serves_an_org() -> None:
                 import time
 
                 time.sleep(0.05)
+        else:
+            raise AssertionError("the simulator never accepted a connection")
         assert response.status_code == 200
         assert len(response.json()) > 40
     finally:

@@ -117,12 +117,14 @@ def test_once_during_a_daemon_cycle_exits_5_and_the_daemon_skips_a_held_lock(env
         # Now a --once holds the lock (taken between two daemon cycles): the daemon's next
         # cycle is skipped, not queued.
         lock = RunLock(env.tmp_path / "state.db")
-        for _ in range(500):
+        for _ in range(1000):
             try:
                 lock.acquire()
                 break
             except LockHeldError:  # the daemon is in a cycle: wait for it to end
                 time.sleep(0.01)
+        else:
+            raise AssertionError("the daemon never released the lock between two cycles")
         try:
             skipped = daemon.wait_for("sync.skipped", reason="lock")
             assert "another syncd run" in skipped["detail"]

@@ -355,3 +355,40 @@ def test_one_group_failing_does_not_stop_the_others(env: Env) -> None:
     assert result.one("sync.finished")["groups_failed"] == 1
     assert env.run("run", "--once", config=push_config(env, ["Team-*"])).code == 0
     assert len(env.scim.groups()) == 2
+
+
+def test_crash_after_a_batch_was_applied_but_not_recorded_resends_only_that_batch(
+    tmp_path: Path,
+) -> None:
+    org, ids = build_org()
+    team = org.add_group("Team-Big")
+    for i in range(245):
+        org.add_member(team, org.add_user("Big", f"P{i:03d}", f"big{i:03d}@example.com"))
+        org.assign_user(org.user(f"big{i:03d}@example.com").id, {"vanta_roles": "Employee"})
+    with make_env(tmp_path, org=(org, ids)) as env:
+        config = push_config(env, ["Team-Big"], concurrency=8)
+        box: list[Any] = []
+        patches: list[Seen] = []
+        ready = threading.Event()
+
+        def kill_after_second_batch(seen: Seen) -> None:
+            if seen.method == "PATCH" and seen.path.startswith("/Groups"):
+                patches.append(seen)
+                if len(patches) == 2 and ready.wait(10):
+                    os.kill(box[0].pid, signal.SIGKILL)  # applied downstream, never recorded
+
+        env.scim.hooks.append(kill_after_second_batch)
+        box.append(env.popen("run", "--once", config=config))
+        ready.set()
+        box[0].communicate(timeout=120)
+        env.scim.hooks.clear()
+        (group,) = env.scim.groups()
+        assert len(group["members"]) == 200
+        env.scim.reset_counts()
+        assert env.run("run", "--once", config=config).code == 0
+        resent = [r for r in env.scim.requests if r.method == "PATCH"]
+        assert len(resent) == 2  # batch 2 again (it was never recorded), then batch 3
+        assert resent[0].body == patches[1].body
+        (group,) = env.scim.groups()
+        values = [m["value"] for m in group["members"]]
+        assert len(values) == len(set(values)) == 245  # an add is idempotent: no member twice

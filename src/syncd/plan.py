@@ -100,10 +100,6 @@ class Plan:
     held: tuple[Held, ...] = ()
     trips: tuple[Trip, ...] = ()
 
-    @property
-    def empty(self) -> bool:
-        return not self.changes
-
     def to_dict(self, catalog: RoleCatalog | None = None) -> dict[str, Any]:
         """A JSON-ready view (role names alongside ids when a catalog is given)."""
 

@@ -177,10 +177,6 @@ class UserRecord:
     last_error: str | None
     retry_after: str | None = None
 
-    @property
-    def provisioned(self) -> bool:
-        return self.scim_id is not None
-
 
 @dataclass(frozen=True, slots=True)
 class GroupRecord:
@@ -348,11 +344,6 @@ class Store:
     async def users(self) -> dict[str, UserRecord]:
         async with self._db.execute("SELECT * FROM users") as cur:
             return {row["okta_id"]: _user(row) async for row in cur}
-
-    async def user(self, okta_id: str) -> UserRecord | None:
-        async with self._db.execute("SELECT * FROM users WHERE okta_id = ?", (okta_id,)) as cur:
-            row = await cur.fetchone()
-        return _user(row) if row else None
 
     async def record_intent(self, okta_id: str, user_name: str, intent: str = "create") -> None:
         """Before a create: remember that a resource may exist downstream after this point."""

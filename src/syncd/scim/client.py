@@ -171,10 +171,6 @@ class ScimClient:
         body = await self._request("PUT", f"Users/{quote(scim_id, safe='')}", json_body=resource)
         return body if isinstance(body, dict) else {}
 
-    async def get_user(self, scim_id: str) -> dict[str, Any]:
-        body = await self._request("GET", f"Users/{quote(scim_id, safe='')}")
-        return body if isinstance(body, dict) else {}
-
     async def find_user(self, user_name: str) -> dict[str, Any] | None:
         """The user whose userName is ``user_name`` (case-insensitively), or None."""
         for resource in await self._search("Users", filter_eq("userName", user_name)):
@@ -219,10 +215,6 @@ class ScimClient:
         """``POST /Groups``. Raises ScimConflictError on 409 (the caller adopts)."""
         name = str(resource["displayName"])
         return await self._create("Groups", resource, lambda: self.find_group(name))
-
-    async def get_group(self, scim_id: str) -> dict[str, Any]:
-        body = await self._request("GET", f"Groups/{quote(scim_id, safe='')}")
-        return body if isinstance(body, dict) else {}
 
     async def patch_group(self, scim_id: str, operations: list[dict[str, Any]]) -> None:
         await self._request(
