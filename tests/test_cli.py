@@ -178,3 +178,20 @@ def test_a_corrupt_checkpoint_exits_2_with_one_line(env: Env) -> None:
         assert result.code == 2, (argv, result.stderr)
         assert "is not a usable syncd checkpoint database" in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_a_checkpoint_corrupt_past_its_header_exits_2(env: Env) -> None:
+    assert env.run("run", "--once").code == 0
+    db = env.tmp_path / "state.db"
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray(db.read_bytes())
+    page = 4096
+    data[page : page * 3] = b"\xde\xad\xbe\xef" * (page // 2)  # the pages after the header
+    db.write_bytes(bytes(data))
+    for argv in (["run", "--once"], ["status"]):  # (a query that misses the bad pages works)
+        result = env.run(*argv)
+        assert result.code == 2, (argv, result.stderr)
+        assert "checkpoint database" in result.stderr and "Traceback" not in result.stderr

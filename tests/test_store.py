@@ -111,3 +111,24 @@ async def test_a_corrupt_database_is_named_as_a_config_error(tmp_path: Path) -> 
             ConfigError, match=r"sync\.state_db: .*state\.db is not a usable syncd checkpoint"
         ):
             await Store.open(path, readonly=readonly)
+
+
+async def test_migration_5_tells_adopted_groups_from_the_audit_trail(tmp_path: Path) -> None:
+    from syncd.store import MIGRATIONS
+
+    path = tmp_path / "v3.db"
+    with sqlite3.connect(path) as db:
+        for number, script in enumerate(MIGRATIONS[:4], start=1):
+            db.executescript(script + f"\nPRAGMA user_version = {number};")
+        for okta_id, action in (("00gmade", "group_create"), ("00gfound", "group_adopt")):
+            db.execute(
+                "INSERT INTO groups (okta_id, scim_id, display_name, updated_at) VALUES (?, ?, ?, 'x')",
+                (okta_id, f"s-{okta_id}", okta_id),
+            )
+            db.execute(
+                "INSERT INTO writes (at, action, resource_type, okta_id, outcome) VALUES ('x', ?, 'group', ?, 'ok')",
+                (action, okta_id),
+            )
+    async with await Store.open(path) as store:
+        groups = await store.groups()
+    assert (groups["00gmade"].origin, groups["00gfound"].origin) == ("created", "adopted")

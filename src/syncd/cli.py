@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -163,6 +164,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.LOCKED
     except KeyboardInterrupt:
         return 130
+    except sqlite3.DatabaseError as exc:
+        _error(
+            f"checkpoint database error: {exc} (sync.state_db: restore it from a backup, or "
+            "move it away to start afresh; syncd then adopts what exists downstream)"
+        )
+        return ExitCode.CONFIG
     except Exception as exc:  # a bug: say so plainly, with what a report needs
         print(redact(traceback.format_exc()), file=sys.stderr, end="")
         _error(f"internal error: {type(exc).__name__}: {exc} (a bug in syncd: please report it)")

@@ -109,6 +109,18 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE groups ADD COLUMN origin TEXT NOT NULL DEFAULT 'created';
     """,
+    # 5: for groups recorded before 4, the audit trail's last create or adopt says which.
+    """
+    UPDATE groups SET origin = 'adopted' WHERE okta_id IN (
+        SELECT w.okta_id FROM writes AS w
+        WHERE w.resource_type = 'group' AND w.action = 'group_adopt' AND w.outcome = 'ok'
+          AND w.id = (
+              SELECT MAX(w2.id) FROM writes AS w2
+              WHERE w2.okta_id = w.okta_id AND w2.resource_type = 'group' AND w2.outcome = 'ok'
+                AND w2.action IN ('group_create', 'group_adopt')
+          )
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -127,6 +139,11 @@ def quarantine_delay(failures: int, quarantine_after: int) -> dt.timedelta:
     steps = max(0, failures - quarantine_after)
     delay: dt.timedelta = QUARANTINE_FIRST * (2 ** min(steps, 16))
     return min(QUARANTINE_MAX, delay)
+
+
+def quarantined(retry_after: str | None, now: str) -> bool:
+    """Quarantined and not yet due for its next try (``now`` as :func:`now_iso` writes it)."""
+    return retry_after is not None and retry_after > now
 
 
 @dataclass(frozen=True, slots=True)
