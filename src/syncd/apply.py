@@ -217,33 +217,21 @@ class Applier:
 
     async def _write(self, change: UserChange) -> tuple[str, str | None, dict[str, Any]]:
         """Make one change and record it. Returns (outcome, scim id, extra log fields)."""
-        assert change.resource is not None
         if change.action == "create":
             created_id, extra = await self._create(change)
             return "created", created_id, extra
         if change.action == "deactivate":
-            scim_id: str | None = change.scim_id
-            if scim_id is None and change.lookup_first:  # an interrupted create: find it
-                found = await self.target.find_user(change.user_name)
-                scim_id = str(found["id"]) if found and found.get("id") else None
-            if scim_id is None:
-                await self._record(change, None, active=False, detail={"already_gone": True})
-                return "deactivated", None, {"already_gone": True}
-            try:
-                await self.target.set_active(scim_id, False)
-            except ScimNotFoundError:
-                # Already gone downstream: nothing to deactivate; a return will create it anew.
-                await self._record(change, None, active=False, detail={"already_gone": True})
-                return "deactivated", None, {"already_gone": True}
-            await self._record(change, scim_id, active=False)
-            return "deactivated", scim_id, {}
-        assert change.scim_id is not None
+            return await self._deactivate(change)
+        assert change.resource is not None and change.scim_id is not None
         try:
             if change.action == "reactivate" and set(change.changed_fields) <= {"active"}:
                 await self.target.set_active(change.scim_id, True)
             else:
                 await self.target.replace_user(change.scim_id, change.resource)
         except ScimNotFoundError:
+            if change.resource.get("active") is False:  # never create someone inactive
+                await self._record(change, None, active=False, detail={"already_gone": True})
+                return DONE[change.action], None, {"already_gone": True}
             scim_id, extra = await self._create(change, lookup_first=True, recreated=True)
             return DONE[change.action], scim_id, {**extra, "recreated": True}
         # A drift repair may put back an inactive person: record what was sent.
@@ -251,6 +239,27 @@ class Applier:
             change, change.scim_id, active=change.resource.get("active") is not False
         )
         return DONE[change.action], change.scim_id, {}
+
+    async def _deactivate(self, change: UserChange) -> tuple[str, str | None, dict[str, Any]]:
+        """``PATCH active false``. With ``lookup_first`` (a create or re-create was cut short),
+        the account is looked up by userName when the recorded id does not lead to it."""
+        candidates = [change.scim_id] if change.scim_id else []
+        for attempt in range(2):
+            for scim_id in candidates:
+                try:
+                    await self.target.set_active(scim_id, False)
+                except ScimNotFoundError:
+                    continue
+                await self._record(change, scim_id, active=False)
+                return "deactivated", scim_id, {}
+            if attempt or not change.lookup_first:
+                break
+            found = await self.target.find_user(change.user_name)
+            found_id = str(found.get("id") or "") if found else ""
+            candidates = [found_id] if found_id and found_id not in candidates else []
+        # Gone downstream: nothing to deactivate; a return will create it anew.
+        await self._record(change, None, active=False, detail={"already_gone": True})
+        return "deactivated", None, {"already_gone": True}
 
     async def _create(
         self, change: UserChange, *, lookup_first: bool | None = None, recreated: bool = False

@@ -302,6 +302,8 @@ def make_plan(
                     record.role,
                     ("active",),
                     {**(record.applied or {}), "active": False},
+                    # A re-create was interrupted: the account may be another one. Look it up.
+                    lookup_first=record.intent == "create",
                 )
             )
         elif record is not None and record.scim_id is None and record.intent == "create":
@@ -316,7 +318,7 @@ def make_plan(
                     record.role,
                     record.role,
                     ("active",),
-                    {"active": False},
+                    None,  # what was created is not known: nothing is recorded as applied
                     lookup_first=True,
                 )
             )
@@ -418,7 +420,7 @@ def plan_groups(
                 name=record.display_name,
                 scim_id=record.scim_id,
                 retire="delete"
-                if on_unpushed == "delete" and record.origin == "created" and record.scim_id
+                if on_unpushed == "delete" and record.origin == "created"
                 else "unmanage",
                 reason="deleted_in_okta" if gone else "unpushed",
                 origin=record.origin,
