@@ -392,3 +392,28 @@ def test_crash_after_a_batch_was_applied_but_not_recorded_resends_only_that_batc
         (group,) = env.scim.groups()
         values = [m["value"] for m in group["members"]]
         assert len(values) == len(set(values)) == 245  # an add is idempotent: no member twice
+
+
+def test_a_group_post_answered_too_late_makes_one_group_that_stays_syncds(env: Env) -> None:
+    import time
+
+    add_teams(env)
+    slow = [True]
+
+    def slow_first_group_post(seen: Seen) -> bool:
+        if seen.method == "POST" and seen.path == "/Groups" and slow[0]:
+            slow[0] = False
+            time.sleep(0.6)  # still working on it when syncd gives up waiting
+        return False
+
+    env.scim.intercepts.append(slow_first_group_post)
+    config = push_config(env, ["Team-Payments"], timeout=0.3, max_attempts=2)
+    for _ in range(2):  # the first cycle may fail the group; the second finds it by its name
+        env.run("run", "--once", config=config)
+    env.scim.intercepts.clear()
+    assert [g["displayName"] for g in env.scim.groups()] == ["Team-Payments"]
+    assert env.scim.count("POST", "/Groups") == 1
+    # It carries this group's Okta id: syncd made it, so "delete" may delete it.
+    result = env.run("run", "--once", config=push_config(env, [], on_group_unpushed="delete"))
+    assert result.one("group.deleted")["group"] == "Team-Payments"
+    assert env.scim.groups() == []

@@ -203,3 +203,14 @@ async def test_a_post_refused_with_503_is_sent_again(server: tuple[ScimServer, s
     async with client(url) as c:
         await c.create_user(person())
     assert scim.count("POST") == 2 and scim.count("GET") == 0
+
+
+def test_a_token_across_the_cut_of_an_error_body_is_redacted_first() -> None:
+    from syncd.log import register_secret
+
+    token = "scim-token-that-crosses-the-200-char-cut-0123456789"
+    register_secret(token)
+    body = ("x" * 180 + f" Bearer {token} trailing").encode()
+    error = _scim_error(_response(400, body, "text/plain"), "POST Users")
+    assert "Bearer scim" not in str(error)  # not even a prefix of the token
+    assert "Bearer [RED" in str(error)

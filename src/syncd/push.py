@@ -241,6 +241,25 @@ class GroupPusher:
         scim_id = str(existing.get("id") or "")
         if not scim_id:
             raise ScimConflictError(f"group {change.name!r}: the existing group has no id")
+        if existing.get("externalId") == change.okta_id:
+            # syncd made it (a create cut short by a crash or a lost answer): it stays syncd's.
+            await self.store.record_group(
+                change.okta_id,
+                scim_id=scim_id,
+                display_name=change.name,
+                reset_members=True,
+                origin="created",
+                write=self._audit(change, "group_create", scim_id, recovered=True),
+            )
+            result.counts["groups_created"] += 1
+            log.info(
+                "group.created",
+                group=change.name,
+                okta_id=change.okta_id,
+                scim_id=scim_id,
+                recovered=True,
+            )
+            return scim_id, True
         await self.store.record_group(
             change.okta_id,
             scim_id=scim_id,
@@ -333,19 +352,25 @@ class GroupPusher:
 
         A group syncd adopted existed before syncd: it is never deleted, only unmanaged.
         """
-        if change.retire == "delete" and change.origin == "created" and change.scim_id:
+        scim_id = change.scim_id
+        if change.retire == "delete" and change.origin == "created" and scim_id is None:
+            # A create cut short: delete what it made, if it carries this group's Okta id.
+            found = await self.target.find_group(change.name)
+            if found and found.get("id") and found.get("externalId") == change.okta_id:
+                scim_id = str(found["id"])
+        if change.retire == "delete" and change.origin == "created" and scim_id:
             with contextlib.suppress(ScimNotFoundError):  # already gone: fine
-                await self.target.delete_group(change.scim_id)
+                await self.target.delete_group(scim_id)
             await self.store.forget_group(
                 change.okta_id,
-                write=self._audit(change, "group_delete", change.scim_id, reason=change.reason),
+                write=self._audit(change, "group_delete", scim_id, reason=change.reason),
             )
             result.counts["groups_deleted"] += 1
             log.info(
                 "group.deleted",
                 group=change.name,
                 okta_id=change.okta_id,
-                scim_id=change.scim_id,
+                scim_id=scim_id,
                 reason=change.reason,
             )
             return

@@ -116,16 +116,23 @@ class ScimClient:
     async def create_user(self, resource: Mapping[str, Any]) -> dict[str, Any]:
         """``POST /Users``. Raises ScimConflictError on 409 (the caller adopts)."""
         user_name = str(resource["userName"])
-        return await self._create("Users", resource, lambda: self.find_user(user_name))
+        # Sending again is safe: a server refuses a second userName (409), and syncd adopts.
+        return await self._create(
+            "Users", resource, lambda: self.find_user(user_name), send_again=True
+        )
 
     async def _create(
         self,
         endpoint: str,
         resource: Mapping[str, Any],
         find: Callable[[], Awaitable[dict[str, Any] | None]],
+        *,
+        send_again: bool,
     ) -> dict[str, Any]:
-        """POST a resource; after an answer that may hide a create, look it up before trying
-        again, so that a slow server never ends up with two."""
+        """POST a resource. After an answer that may hide a create (a timeout, a dropped
+        connection, a 500), wait, then look it up: found, it is adopted. Not found, it is sent
+        again only when a duplicate would be refused (``send_again``: users, unique by
+        userName); otherwise the error stands, and the next cycle's lookup finds it."""
         attempts = 0
         while True:
             attempts += 1
@@ -134,6 +141,8 @@ class ScimClient:
             except ScimTransientError as exc:
                 if not exc.maybe_applied:
                     raise
+                wait = backoff(attempts, self.rng)  # give a slow server time to finish
+                await self.clock.sleep(wait)
                 found = await find()
                 if found is not None:
                     log.info(
@@ -143,18 +152,12 @@ class ScimClient:
                         scim_id=found.get("id"),
                     )
                     return found
-                if attempts >= self.max_attempts:
+                if not send_again or attempts >= self.max_attempts:
                     raise
-                wait = backoff(attempts, self.rng)
                 self.stats.retries += 1
                 log.warning(
-                    "scim.retry",
-                    request=f"POST {endpoint}",
-                    attempt=attempts,
-                    error=str(exc),
-                    wait_s=round(wait, 3),
+                    "scim.retry", request=f"POST {endpoint}", attempt=attempts, error=str(exc)
                 )
-                await self.clock.sleep(wait)
                 continue
             if isinstance(body, dict) and body.get("id"):
                 return body
@@ -214,7 +217,11 @@ class ScimClient:
     async def create_group(self, resource: Mapping[str, Any]) -> dict[str, Any]:
         """``POST /Groups``. Raises ScimConflictError on 409 (the caller adopts)."""
         name = str(resource["displayName"])
-        return await self._create("Groups", resource, lambda: self.find_group(name))
+        # Never sent again blindly: display names need not be unique, a second POST could
+        # make a second group.
+        return await self._create(
+            "Groups", resource, lambda: self.find_group(name), send_again=False
+        )
 
     async def patch_group(self, scim_id: str, operations: list[dict[str, Any]]) -> None:
         await self._request(
@@ -361,7 +368,8 @@ def _scim_error(response: httpx.Response, shown: str) -> ScimError:
         raw_detail = body.get("detail") or body.get("message") or body.get("error")
         detail = detail_prefix + str(raw_detail) if raw_detail else (detail_prefix or None)
     elif response.content:
-        text = response.text.strip().replace("\n", " ")
+        # Redacted before it is cut: a token must not survive as a prefix.
+        text = redact(response.text.strip().replace("\n", " "))
         detail = text[:200] if text else None
     detail = redact(detail) if detail else detail  # servers echo headers and tokens back
     message = f"{shown}: HTTP {status}"
