@@ -34,7 +34,7 @@ from syncd.interfaces import DriftSource
 from syncd.log import get_logger
 from syncd.plan import GroupChange, UserChange, comparable, desired_resource
 from syncd.roles import DesiredState, RoleCatalog
-from syncd.store import GroupRecord, UserRecord
+from syncd.store import GroupRecord, UserRecord, quarantined
 
 log = get_logger(__name__)
 
@@ -244,6 +244,8 @@ def in_step(record: UserRecord, desired: DesiredState, role_attribute: str) -> b
     if record.okta_id in desired.untouchable:
         return False
     user = desired.users.get(record.okta_id)
+    if record.applied is None or not record.applied.get("userName"):
+        return False  # syncd does not know what it applied: nothing to put back
     if user is not None and user.active:
         wanted = comparable(desired_resource(user, role_attribute), role_attribute)
         return record.active and comparable(record.applied, role_attribute) == wanted
@@ -257,12 +259,17 @@ def repairs(
     *,
     desired: DesiredState,
     pushed: Mapping[str, str],
+    members: Mapping[str, frozenset[str]],
+    downstream: Mapping[str, str],
     role_attribute: str,
+    now: str,
 ) -> tuple[list[UserChange], list[GroupChange]]:
     """The changes that put managed resources back as syncd applied them.
 
     Only people whose checkpoint is in step with Okta, and groups still pushed under the same
-    name, are repaired: anything else is a change the next plan makes (or a guard holds).
+    name, are repaired; a quarantined resource waits for its next try; a group gets back only
+    members Okta still puts in it who are active downstream. Anything else is a change the next
+    plan makes (or a guard holds).
     """
     user_fields: dict[str, list[str]] = {}
     missing_users: set[str] = set()
@@ -271,13 +278,20 @@ def repairs(
         if f.okta_id is None:
             continue  # unmanaged: only ever reported
         if f.resource_type == "user":
-            if f.okta_id not in users or not in_step(users[f.okta_id], desired, role_attribute):
+            record = users.get(f.okta_id)
+            if record is None or quarantined(record.retry_after, now):
+                continue
+            if not in_step(record, desired, role_attribute):
                 continue
             if f.kind == "missing":
                 missing_users.add(f.okta_id)
             else:
                 user_fields.setdefault(f.okta_id, []).append(f.field or f.kind)
-        elif f.okta_id in groups and pushed.get(f.okta_id) == groups[f.okta_id].display_name:
+        elif (
+            f.okta_id in groups
+            and pushed.get(f.okta_id) == groups[f.okta_id].display_name
+            and not quarantined(groups[f.okta_id].retry_after, now)
+        ):
             group_findings.setdefault(f.okta_id, []).append(f)
 
     user_changes: list[UserChange] = []
@@ -303,16 +317,17 @@ def repairs(
     for okta_id, found in sorted(group_findings.items()):
         group = groups[okta_id]
         kinds = {f.kind: f for f in found}
+        wanted = {u for u in group.members if u in members.get(okta_id, ()) and u in downstream}
         if "missing" in kinds:
-            members = tuple(sorted(group.members))
+            again = tuple(sorted(wanted))
             group_changes.append(
                 GroupChange(
                     okta_id,
                     group.display_name,
                     None,
                     create=True,
-                    add=members,
-                    members=members,
+                    add=again,
+                    members=again,
                     repair=True,
                     origin=group.origin,
                 )
@@ -321,7 +336,7 @@ def repairs(
         renamed = kinds.get("attribute_mismatch")
         mismatch = kinds.get("membership_mismatch")
         gone = set(mismatch.gone_members) if mismatch else set()
-        add = tuple(sorted(u for u, s in group.members.items() if s in gone))
+        add = tuple(sorted(u for u, s in group.members.items() if s in gone and u in wanted))
         if renamed or add:
             group_changes.append(
                 GroupChange(

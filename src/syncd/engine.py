@@ -36,7 +36,7 @@ from syncd.plan import (
 )
 from syncd.push import GroupPusher, PushResult
 from syncd.roles import DesiredState, RoleCatalog, resolve
-from syncd.store import Store
+from syncd.store import Store, now_iso
 
 log = get_logger(__name__)
 
@@ -145,11 +145,23 @@ class Engine:
         The plan's group changes are predicted from the people's changes (``predict_groups``); a
         real run plans the groups again once the people are applied.
         """
+        directory = await self._read(self.settings.scim.push_groups)
+        for pattern in directory.unmatched:
+            log.warning(
+                "group.not_found",
+                pattern=pattern,
+                detail="this scim.push_groups entry matches no Okta group name or id",
+            )
+        desired = resolve(directory, self.catalog, self.settings.roles.default)
+        return await self._plan(directory, desired, predict_groups=predict_groups)
+
+    async def _read(self, push_patterns: list[str]) -> Directory:
+        """Read Okta whole, or raise :class:`CycleAborted` saying why nothing can be applied."""
         try:
             directory = await read_directory(
                 self.source,
                 self.settings.roles.attribute,
-                push_patterns=self.settings.scim.push_groups,
+                push_patterns=push_patterns,
                 concurrency=self.settings.okta.concurrency,
             )
         except OktaNotFoundError as exc:
@@ -169,13 +181,12 @@ class Engine:
                 f"Okta: incomplete read, nothing applied: {directory.incomplete} "
                 "(a malformed record without an id cannot be attributed)",
             )
-        for pattern in directory.unmatched:
-            log.warning(
-                "group.not_found",
-                pattern=pattern,
-                detail="this scim.push_groups entry matches no Okta group name or id",
-            )
-        desired = resolve(directory, self.catalog, self.settings.roles.default)
+        return directory
+
+    async def _plan(
+        self, directory: Directory, desired: DesiredState, *, predict_groups: bool
+    ) -> Snapshot:
+        """Diff against the checkpoint and put the plan through the guards."""
         for invalid in desired.invalid.values():
             log.warning(
                 "user.invalid_role",
@@ -223,14 +234,7 @@ class Engine:
 
     async def check_drift(self) -> list[Finding]:
         """``syncd drift``: read Okta and every downstream resource; report, write nothing."""
-        try:
-            directory = await read_directory(
-                self.source,
-                self.settings.roles.attribute,
-                concurrency=self.settings.okta.concurrency,
-            )
-        except RemoteError as exc:
-            raise CycleAborted(ExitCode.REMOTE, f"Okta: {exc}") from None
+        directory = await self._read([])
         desired = resolve(directory, self.catalog, self.settings.roles.default)
         try:
             findings, _, _ = await self._find_drift(desired)
@@ -356,9 +360,15 @@ class Engine:
             groups,
             desired=snapshot.desired,
             pushed=snapshot.directory.pushed,
+            members=snapshot.directory.members,
+            downstream=actual_downstream(users),
             role_attribute=self.settings.role_attribute,
+            now=now_iso(),
         )
-        fixed = await self._applier(users).apply(Plan(tuple(user_fixes), 0))
+        self.applier = self._applier(users)
+        if self._stopping:
+            self.applier.stop()
+        fixed = await self.applier.apply(Plan(tuple(user_fixes), 0))
         run.drift_repaired = fixed.counts["repaired"]
         run.fatal = run.fatal or fixed.fatal
         run.drift_failed = fixed.counts["failed"]
@@ -399,9 +409,15 @@ class Engine:
         except CycleAborted as exc:
             run.error = str(exc) if exc.exit_code else None
             run.exit_code = exc.exit_code
-        except BaseException:
-            # Cancelled (the shutdown timeout ran out) or a bug: still record the run.
+        except anyio.get_cancelled_exc_class():
+            # Cancelled (the shutdown timeout ran out): still record the run, as interrupted.
             self._stopping = True
+            with anyio.CancelScope(shield=True):
+                await self._finish(run_id, run, okta_before, scim_before)
+            raise
+        except Exception as exc:  # a bug: record the run as failed, then let it surface
+            run.error = f"internal error: {type(exc).__name__}: {exc}"
+            run.exit_code = ExitCode.INTERNAL
             with anyio.CancelScope(shield=True):
                 await self._finish(run_id, run, okta_before, scim_before)
             raise

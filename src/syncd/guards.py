@@ -26,11 +26,7 @@ from syncd.config import Settings
 from syncd.directory import Directory
 from syncd.plan import GroupChange, Held, Plan, Skipped, Trip, UserChange
 from syncd.roles import RoleCatalog
-from syncd.store import GroupRecord, UserRecord, now_iso
-
-
-def _quarantined(retry_after: str | None, now: str) -> bool:
-    return retry_after is not None and retry_after > now
+from syncd.store import GroupRecord, UserRecord, now_iso, quarantined
 
 
 def guard_users(
@@ -48,7 +44,7 @@ def guard_users(
     skipped = list(plan.skipped)
     for change in plan.changes:
         record = records.get(change.okta_id)
-        if record is not None and _quarantined(record.retry_after, now):
+        if record is not None and quarantined(record.retry_after, now):
             skipped.append(
                 Skipped(
                     change.okta_id,
@@ -173,7 +169,7 @@ def guard_groups(
     skipped: list[Skipped] = []
     for change in changes:
         record = records.get(change.okta_id)
-        if record is not None and _quarantined(record.retry_after, now):
+        if record is not None and quarantined(record.retry_after, now):
             skipped.append(
                 Skipped(
                     change.okta_id,
