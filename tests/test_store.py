@@ -132,3 +132,24 @@ async def test_migration_5_tells_adopted_groups_from_the_audit_trail(tmp_path: P
     async with await Store.open(path) as store:
         groups = await store.groups()
     assert (groups["00gmade"].origin, groups["00gfound"].origin) == ("created", "adopted")
+
+
+async def test_an_older_schema_is_refused_read_only_and_migrated_by_a_run(tmp_path: Path) -> None:
+    from syncd.store import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(MIGRATIONS[0] + "\nPRAGMA user_version = 1;")
+    before = path.read_bytes()
+    with pytest.raises(ConfigError, match=r"schema version 1; run `syncd run --once`"):
+        await Store.open(path, readonly=True)
+    assert path.read_bytes() == before  # a read-only command leaves the file untouched
+    async with await Store.open(path) as store:
+        assert await store.groups() == {}
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    for readonly in (False, True):
+        with pytest.raises(ConfigError, match=r"newer than this syncd"):
+            await Store.open(path, readonly=readonly)

@@ -102,8 +102,8 @@ async def _check_schema(settings: Settings, reader: OktaReader) -> list[Check]:
             Check(
                 "WARN",
                 "okta",
-                f"cannot read the app user schema ({_okta(exc)}); with OAuth, grant "
-                "okta.schemas.read to check the role attribute",
+                f"cannot read the app user schema ({_okta(exc)}); with OAuth, grant the "
+                "app okta.schemas.read and add it to okta.scopes to check the role attribute",
             )
         ]
     found = schema.custom.get(attribute)
