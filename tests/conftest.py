@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ import pytest
 
 from syncd import cli
 from syncd.sim.okta import OktaOrg, OktaSimulator
-from syncd.sim.scim import ScimServer
+from syncd.sim.scim import ScimServer, Seen
 from syncd.sim.server import ServerThread
 
 from .helpers import CATALOG, OKTA_TOKEN, SCIM_TOKEN, write_config
@@ -186,6 +186,31 @@ class Env:
         stdout, stderr = proc.communicate(timeout=timeout)
         assert_no_secrets(stdout, stderr)
         return Result(proc.returncode, stdout, stderr, parse_events(stdout))
+
+    def run_killed_after(
+        self, crash_point: Callable[[Seen], bool], *argv: str, config: Path | None = None
+    ) -> Seen:
+        """Run ``syncd run --once`` in a subprocess and SIGKILL it the moment the SCIM server
+        has handled the first request ``crash_point`` matches, before the answer leaves: the
+        write is made downstream, never recorded. Returns that request."""
+        box: list[subprocess.Popen[str]] = []
+        seen: list[Seen] = []
+        ready = threading.Event()
+
+        def kill(request: Seen) -> None:
+            if not seen and crash_point(request) and ready.wait(10):
+                seen.append(request)
+                os.kill(box[0].pid, signal.SIGKILL)
+
+        self.scim.hooks.append(kill)
+        try:
+            box.append(self.popen("run", "--once", *argv, config=config))
+            ready.set()
+            box[0].communicate(timeout=60)
+        finally:
+            self.scim.hooks.remove(kill)
+        assert box[0].returncode == -signal.SIGKILL, "the crash point was never reached"
+        return seen[0]
 
     def downstream(self) -> dict[str, dict[str, Any]]:
         """The SCIM server's own users, by userName."""

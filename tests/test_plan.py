@@ -101,6 +101,20 @@ def test_pending_create_intent_looks_up_first() -> None:
     assert change.action == "create" and change.lookup_first
 
 
+def test_a_re_create_cut_short_then_the_person_left_is_looked_up_and_deactivated() -> None:
+    # Deactivated as s1; s1 deleted downstream; reactivated, so re-created: cut short after
+    # the POST. The record still holds the gone s1, inactive, with the create intent.
+    user = want("00ua")
+    cut_short = record(user, active=False, scim_id="s1", intent="create")
+    (change,) = make_plan(
+        state(want("00ua", status="SUSPENDED")), {"00ua": cut_short}, ATTR
+    ).changes
+    assert (change.action, change.scim_id, change.lookup_first) == ("deactivate", "s1", True)
+    # Settled (no intent), an inactive person who stays away costs nothing.
+    settled = record(user, active=False, scim_id="s1")
+    assert make_plan(state(), {"00ua": settled}, ATTR).changes == ()
+
+
 def test_invalid_role_is_skipped_and_not_deactivated() -> None:
     user = want("00ua")
     bad = InvalidRole("00ua", user.user_name, "Superuser", "user")

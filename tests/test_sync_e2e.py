@@ -351,3 +351,34 @@ def test_a_token_echoed_by_the_server_never_reaches_the_logs_the_database_or_sta
     for argv in (["status"], ["status", "--json"], ["history"], ["history", "--json"]):
         output = env.run(*argv)  # env.run asserts that no token is in the output
         assert "[REDACTED]" in output.stdout
+
+
+def test_a_reactivation_recreate_cut_short_then_the_person_leaves_is_deactivated(
+    env: Env,
+) -> None:
+    import httpx
+
+    from .helpers import SCIM_TOKEN
+
+    env.run("run", "--once")
+    env.org.suspend(env.ids["bob"])
+    assert env.run("run", "--once").code == 0
+    gone = env.downstream()["bob@example.com"]
+    assert gone["active"] is False
+    httpx.delete(
+        f"{env.scim_url}/Users/{gone['id']}", headers={"Authorization": f"Bearer {SCIM_TOKEN}"}
+    ).raise_for_status()
+    env.org.unsuspend(env.ids["bob"])
+    # The reactivation meets a 404, so bob is created anew: killed after that POST.
+    env.run_killed_after(lambda seen: seen.method == "POST" and seen.status == 201)
+    again = env.downstream()["bob@example.com"]
+    assert again["active"] is True and again["id"] != gone["id"]
+    env.org.suspend(env.ids["bob"])  # and bob leaves before the next run
+    result = env.run("run", "--once")
+    assert result.code == 0, result.stderr
+    deactivated = result.one("user.deactivated")
+    assert (deactivated["user_name"], deactivated["scim_id"]) == ("bob@example.com", again["id"])
+    assert env.downstream()["bob@example.com"]["active"] is False
+    assert len(env.scim.users()) == len(EXPECTED_FIRST)
+    env.scim.reset_counts()
+    assert env.run("run", "--once").code == 0 and env.scim.count() == 0

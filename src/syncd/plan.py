@@ -306,15 +306,16 @@ def make_plan(
                     lookup_first=record.intent == "create",
                 )
             )
-        elif record is not None and record.scim_id is None and record.intent == "create":
-            # A create was interrupted (a crash after the POST?) and the person left meanwhile:
-            # find what may have been created, and deactivate it.
+        elif record is not None and record.intent == "create":
+            # A create or re-create was interrupted (a crash after the POST?) and the person left
+            # meanwhile: find what may have been created, and deactivate it. (A re-create keeps
+            # the old, gone, id recorded: it is tried first, then the userName is looked up.)
             changes.append(
                 UserChange(
                     "deactivate",
                     okta_id,
                     record.user_name,
-                    None,
+                    record.scim_id,
                     record.role,
                     record.role,
                     ("active",),
@@ -383,7 +384,10 @@ def plan_groups(
     changes: list[GroupChange] = []
     for okta_id, name in sorted(directory.pushed.items(), key=lambda item: item[1]):
         record = records.get(okta_id)
-        recorded = record.members if record else {}
+        # A create (or re-create) cut short: create it again, looking it up first, with
+        # every member; what was recorded for the old group no longer holds.
+        create = record is None or record.scim_id is None or record.intent == "create"
+        recorded = record.members if record is not None and not create else {}
         wanted = {
             user: downstream[user]
             for user in directory.members.get(okta_id, frozenset())
@@ -393,7 +397,6 @@ def plan_groups(
         stale = [u for u, s in recorded.items() if u in wanted and wanted[u] and wanted[u] != s]
         add = sorted(set(wanted) - set(recorded) | set(stale))
         remove = sorted((u, s) for u, s in recorded.items() if u not in wanted or u in stale)
-        create = record is None or record.scim_id is None
         previous = (
             record.display_name if record and not create and record.display_name != name else None
         )
