@@ -394,26 +394,97 @@ def test_crash_after_a_batch_was_applied_but_not_recorded_resends_only_that_batc
         assert len(values) == len(set(values)) == 245  # an add is idempotent: no member twice
 
 
-def test_a_group_post_answered_too_late_makes_one_group_that_stays_syncds(env: Env) -> None:
-    import time
-
+def test_a_group_post_whose_answer_was_lost_makes_one_group_that_stays_syncds(
+    env: Env,
+) -> None:
     add_teams(env)
-    slow = [True]
+    # The server makes the group but its answer is lost (a 502), and the lookup that follows
+    # fails too: the first cycle cannot know; the second finds it by name and externalId.
+    env.scim.fail_next("POST", "/Groups", 502, served=True)
 
-    def slow_first_group_post(seen: Seen) -> bool:
-        if seen.method == "POST" and seen.path == "/Groups" and slow[0]:
-            slow[0] = False
-            time.sleep(0.6)  # still working on it when syncd gives up waiting
-        return False
+    def lookups_fail_after_the_post(seen: Seen) -> None:
+        if seen.method == "POST" and seen.path == "/Groups":
+            env.scim.fail_next("GET", "/Groups", 503, times=2)
 
-    env.scim.intercepts.append(slow_first_group_post)
-    config = push_config(env, ["Team-Payments"], timeout=0.3, max_attempts=2)
-    for _ in range(2):  # the first cycle may fail the group; the second finds it by its name
-        env.run("run", "--once", config=config)
-    env.scim.intercepts.clear()
-    assert [g["displayName"] for g in env.scim.groups()] == ["Team-Payments"]
+    env.scim.hooks.append(lookups_fail_after_the_post)
+    config = push_config(env, ["Team-Payments"], max_attempts=2)
+    first = env.run("run", "--once", config=config)
+    env.scim.hooks.clear()
+    assert first.code == 1 and first.one("group.failed")["group"] == "Team-Payments"
+    (made,) = env.scim.groups()
+    second = env.run("run", "--once", config=config)
+    assert second.code == 0, second.stderr
+    created = second.one("group.created")
+    assert (created["scim_id"], created["recovered"]) == (made["id"], True)
     assert env.scim.count("POST", "/Groups") == 1
+    assert groups_downstream(env)["Team-Payments"]["member_names"] == {
+        "alice@example.com",
+        "carol@example.com",
+    }
     # It carries this group's Okta id: syncd made it, so "delete" may delete it.
     result = env.run("run", "--once", config=push_config(env, [], on_group_unpushed="delete"))
     assert result.one("group.deleted")["group"] == "Team-Payments"
+    assert env.scim.groups() == []
+
+
+def test_a_same_named_group_found_after_a_lost_post_is_not_taken_for_syncds(env: Env) -> None:
+    add_teams(env)
+    env.scim.fail_next("POST", "/Groups", 502)  # not made; the answer says nothing
+
+    def someone_makes_one_by_hand(seen: Seen) -> None:
+        if seen.method == "POST" and seen.path == "/Groups" and seen.status == 502:
+            env.scim.hooks.clear()
+            env.scim.add_group_directly("Team-Payments", externalId="made-by-hand")
+
+    env.scim.hooks.append(someone_makes_one_by_hand)
+    config = push_config(env, ["Team-Payments"], max_attempts=2)
+    first = env.run("run", "--once", config=config)
+    assert first.code == 1 and first.named("scim.create_recovered") == []
+    second = env.run("run", "--once", config=config)
+    assert second.code == 0, second.stderr
+    assert second.one("group.adopted")["group"] == "Team-Payments"  # not "created"
+    result = env.run("run", "--once", config=push_config(env, [], on_group_unpushed="delete"))
+    assert result.one("group.unmanaged")["adopted"] is True
+    assert [g["displayName"] for g in env.scim.groups()] == ["Team-Payments"]
+
+
+def recreate_cut_short(env: Env, config: Path) -> dict[str, Any]:
+    """Team-Payments deleted downstream, then its re-create killed right after the POST."""
+    add_teams(env)
+    assert env.run("run", "--once", config=config).code == 0
+    (old,) = env.scim.groups()
+    httpx.delete(
+        f"{env.scim_url}/Groups/{old['id']}", headers={"Authorization": f"Bearer {SCIM_TOKEN}"}
+    ).raise_for_status()
+    env.org.add_member(env.ids["payments"], env.ids["bob"])  # a member PATCH meets the 404
+    env.run_killed_after(
+        lambda seen: seen.method == "POST" and seen.path == "/Groups" and seen.status == 201,
+        config=config,
+    )
+    (new,) = env.scim.groups()
+    assert new["id"] != old["id"] and not new.get("members")
+    return new
+
+
+def test_a_group_re_create_cut_short_is_finished_without_a_second_group(env: Env) -> None:
+    config = push_config(env, ["Team-Payments"])
+    made = recreate_cut_short(env, config)
+    env.scim.reset_counts()
+    result = env.run("run", "--once", config=config)
+    assert result.code == 0, result.stderr
+    created = result.one("group.created")
+    assert (created["scim_id"], created["recovered"]) == (made["id"], True)
+    assert env.scim.count("POST", "/Groups") == 0
+    (group,) = groups_downstream(env).values()
+    assert group["member_names"] == {"alice@example.com", "bob@example.com", "carol@example.com"}
+    env.scim.reset_counts()
+    assert env.run("run", "--once", config=config).code == 0 and env.scim.count() == 0
+
+
+def test_deleting_a_group_whose_re_create_was_cut_short_deletes_the_new_one(env: Env) -> None:
+    made = recreate_cut_short(env, push_config(env, ["Team-Payments"]))
+    result = env.run("run", "--once", config=push_config(env, [], on_group_unpushed="delete"))
+    assert result.code == 0, result.stderr
+    deleted = result.one("group.deleted")
+    assert (deleted["scim_id"], deleted.get("already_gone")) == (made["id"], None)
     assert env.scim.groups() == []

@@ -166,7 +166,7 @@ class GroupPusher:
         scim_id = change.scim_id
         writes = 0
         if change.create or scim_id is None:
-            scim_id, created = await self._adopt_or_create(change, result, lookup_first=True)
+            scim_id, created = await self._adopt_or_create(change, result)
             writes += created
         elif change.previous_name is not None:
             operation = {"op": "replace", "path": "displayName", "value": change.name}
@@ -199,15 +199,22 @@ class GroupPusher:
             return writes + await self._recreate(change, scim_ids, result)
 
     async def _adopt_or_create(
-        self, change: GroupChange, result: PushResult, *, lookup_first: bool
+        self, change: GroupChange, result: PushResult, *, recreating: bool = False
     ) -> tuple[str, bool]:
         """Adopt the downstream group named like the Okta group (looked up first, as Okta
-        does, unless re-creating a managed group), or create it; a 409 adopts too.
+        does), or create it; a 409 adopts too.
+
+        A group carrying this Okta group's id as its ``externalId`` is syncd's own, made by a
+        create whose answer was lost or whose record a crash cut short: it is recovered as
+        created, never created twice. When re-creating a managed group that vanished, only such
+        a group is taken up; another of the same name is left to the POST (and its 409).
 
         Returns its SCIM id, and whether syncd created it.
         """
         await self.store.record_group_intent(change.okta_id, change.name)
-        existing = await self.target.find_group(change.name) if lookup_first else None
+        existing = await self.target.find_group(change.name)
+        if recreating and existing is not None and existing.get("externalId") != change.okta_id:
+            existing = None
         if existing is None:
             try:
                 created = await self.target.create_group(
@@ -227,7 +234,7 @@ class GroupPusher:
                     display_name=change.name,
                     reset_members=True,
                     origin="created",
-                    write=self._audit(change, "group_create", scim_id, recreated=not lookup_first),
+                    write=self._audit(change, "group_create", scim_id, recreated=recreating),
                 )
                 result.counts["groups_created"] += 1
                 log.info(
@@ -235,7 +242,7 @@ class GroupPusher:
                     group=change.name,
                     okta_id=change.okta_id,
                     scim_id=scim_id,
-                    **({"recreated": True} if not lookup_first else {}),
+                    **({"recreated": True} if recreating else {}),
                 )
                 return scim_id, True
         scim_id = str(existing.get("id") or "")
@@ -276,7 +283,7 @@ class GroupPusher:
         self, change: GroupChange, scim_ids: Mapping[str, str], result: PushResult
     ) -> int:
         """The managed group is gone downstream: create it again with all its members."""
-        scim_id, _ = await self._adopt_or_create(change, result, lookup_first=False)
+        scim_id, _ = await self._adopt_or_create(change, result, recreating=True)
         return 1 + await self._members(change, scim_id, (), change.members, scim_ids, result)
 
     async def _members(
@@ -347,23 +354,42 @@ class GroupPusher:
             log.info("group.members_added", group=change.name, okta_id=change.okta_id, count=added)
         return patches
 
+    async def _delete(self, change: GroupChange) -> str | None:
+        """Delete the group syncd created: by its recorded id, or, when that is gone or was
+        never recorded (a create or re-create cut short), the group named like it that carries
+        this group's Okta id as its ``externalId``. Returns the id deleted, if any."""
+        if change.scim_id:
+            try:
+                await self.target.delete_group(change.scim_id)
+            except ScimNotFoundError:
+                pass
+            else:
+                return change.scim_id
+        found = await self.target.find_group(change.name)
+        if found and found.get("id") and found.get("externalId") == change.okta_id:
+            with contextlib.suppress(ScimNotFoundError):  # deleted meanwhile: fine
+                await self.target.delete_group(str(found["id"]))
+            return str(found["id"])
+        return None
+
     async def _retire(self, change: GroupChange, result: PushResult) -> None:
         """No longer pushed: delete it if syncd created it and was asked to; else forget it.
 
         A group syncd adopted existed before syncd: it is never deleted, only unmanaged.
         """
-        scim_id = change.scim_id
-        if change.retire == "delete" and change.origin == "created" and scim_id is None:
-            # A create cut short: delete what it made, if it carries this group's Okta id.
-            found = await self.target.find_group(change.name)
-            if found and found.get("id") and found.get("externalId") == change.okta_id:
-                scim_id = str(found["id"])
-        if change.retire == "delete" and change.origin == "created" and scim_id:
-            with contextlib.suppress(ScimNotFoundError):  # already gone: fine
-                await self.target.delete_group(scim_id)
+        if change.retire == "delete" and change.origin == "created":
+            deleted = await self._delete(change)
+            gone = {"already_gone": True} if deleted is None else {}
+            scim_id = deleted or change.scim_id
             await self.store.forget_group(
                 change.okta_id,
-                write=self._audit(change, "group_delete", scim_id, reason=change.reason),
+                write=self._audit(
+                    change,
+                    "group_delete",
+                    scim_id,
+                    reason=change.reason,
+                    already_gone=deleted is None,
+                ),
             )
             result.counts["groups_deleted"] += 1
             log.info(
@@ -372,6 +398,7 @@ class GroupPusher:
                 okta_id=change.okta_id,
                 scim_id=scim_id,
                 reason=change.reason,
+                **gone,
             )
             return
         await self.store.forget_group(

@@ -299,6 +299,9 @@ class Store:
     async def _ready(cls, store: Store, *, migrate: bool) -> Store:
         try:
             await store._setup(migrate=migrate)
+        except sqlite3.OperationalError:  # locked, disk full, I/O: not a broken file
+            await store.close()
+            raise
         except sqlite3.DatabaseError as exc:
             await store.close()
             raise ConfigError(
@@ -545,7 +548,7 @@ class Store:
                 """INSERT INTO groups (okta_id, display_name, intent, updated_at)
                    VALUES (?, ?, 'create', ?)
                    ON CONFLICT (okta_id) DO UPDATE SET intent = 'create',
-                       updated_at = excluded.updated_at""",
+                       display_name = excluded.display_name, updated_at = excluded.updated_at""",
                 (okta_id, display_name, now_iso()),
             )
 

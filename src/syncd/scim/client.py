@@ -216,12 +216,17 @@ class ScimClient:
 
     async def create_group(self, resource: Mapping[str, Any]) -> dict[str, Any]:
         """``POST /Groups``. Raises ScimConflictError on 409 (the caller adopts)."""
-        name = str(resource["displayName"])
+        name, external_id = str(resource["displayName"]), resource.get("externalId")
+
+        async def find_ours() -> dict[str, Any] | None:
+            # Only a group carrying what was sent as its externalId is the one the POST made;
+            # another of the same name (made by hand meanwhile) is not.
+            found = await self.find_group(name)
+            return found if found is not None and found.get("externalId") == external_id else None
+
         # Never sent again blindly: display names need not be unique, a second POST could
         # make a second group.
-        return await self._create(
-            "Groups", resource, lambda: self.find_group(name), send_again=False
-        )
+        return await self._create("Groups", resource, find_ours, send_again=False)
 
     async def patch_group(self, scim_id: str, operations: list[dict[str, Any]]) -> None:
         await self._request(

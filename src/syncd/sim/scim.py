@@ -14,7 +14,8 @@ asks for a known server quirk:
 * ``require_patch_path=True`` answers 400 to a PATCH operation without ``path``, like servers
   that reject Okta's no-path form;
 * :meth:`ScimServer.fail_next` answers the next matching requests with an error status (and
-  ``Retry-After``), without passing them to the server.
+  ``Retry-After``), without passing them to the server; with ``served=True`` the server handles
+  them first, and only the answer is lost (a 500 or a proxy's 502 after the write was made).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from scim2_models import ResourceType, Schema, ScimProvider, UnauthorizedException
+from scim2_models import Group, ResourceType, Schema, ScimProvider, UnauthorizedException
 from scim2_server.applications.asgi import ASGIApplication
 from scim2_server.memory import AsyncInMemoryStorage, InMemoryStorage
 from scim2_server.requests import ScimRequest
@@ -54,6 +55,7 @@ class Fault:
     times: int = 1
     retry_after: str | None = None
     body: str | None = None
+    served: bool = False  # the server handles the request; only its answer is replaced
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,8 @@ class ScimServer:
         require_patch_path: bool = False,
     ) -> None:
         schemas = [Schema.model_validate(s) for s in schemas_with_role(role_attribute)]
-        resource_types: list[ResourceType] = list(load_default_resource_types().values())
+        self._resource_types = load_default_resource_types()
+        resource_types: list[ResourceType] = list(self._resource_types.values())
         provider = ScimProvider.from_discovery(
             schemas, resource_types, config=load_default_service_provider_config()
         )
@@ -147,6 +150,13 @@ class ScimServer:
     def groups(self) -> list[dict[str, Any]]:
         return self.resources("Group")
 
+    def add_group_directly(self, display_name: str, **attributes: Any) -> dict[str, Any]:
+        """Store a group as another client would make it, without HTTP: a hook may call it
+        (an HTTP request from inside the server's own request handling would wait forever)."""
+        group = Group.model_validate({"displayName": display_name, **attributes})
+        stored = self.storage.create(self._resource_types["Group"], group)
+        return dict(stored.model_dump(mode="json"))
+
     def count(self, method: str | None = None, prefix: str = "") -> int:
         """Requests received, optionally of one method and under a path prefix (``/Users``)."""
         with self._lock:
@@ -169,10 +179,12 @@ class ScimServer:
         times: int = 1,
         retry_after: str | None = None,
         body: str | None = None,
+        served: bool = False,
     ) -> None:
-        """Answer the next ``times`` matching requests with ``status`` (the server sees none)."""
+        """Answer the next ``times`` matching requests with ``status``: the server sees none of
+        them, or, with ``served``, handles each and its answer is replaced."""
         with self._lock:
-            self.faults.append(Fault(method, prefix, status, times, retry_after, body))
+            self.faults.append(Fault(method, prefix, status, times, retry_after, body, served))
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
         with self._lock:
@@ -200,7 +212,9 @@ class ScimServer:
         path = str(scope["path"]).removeprefix(scope.get("root_path", "")).removeprefix("/v2")
         request = Seen(scope["method"], path, scope["query_string"].decode(), 0, _parse(raw))
         fault = self._take_fault(request.method, path) or self._refusal(request)
-        held = _error_response(fault) if fault else await self._serve(scope, raw)
+        held = await self._serve(scope, raw) if fault is None or fault.served else []
+        if fault is not None:
+            held = _error_response(fault)
         status = next((m["status"] for m in held if m["type"] == "http.response.start"), 0)
         seen = dataclasses.replace(request, status=status)
         with self._lock:
