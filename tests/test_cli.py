@@ -180,6 +180,23 @@ def test_a_corrupt_checkpoint_exits_2_with_one_line(env: Env) -> None:
         assert "Traceback" not in result.stderr
 
 
+def test_a_checkpoint_held_by_another_program_is_not_called_damaged(env: Env) -> None:
+    import sqlite3
+
+    assert env.run("run", "--once").code == 0
+    holder = sqlite3.connect(env.tmp_path / "state.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # an operator's sqlite3 shell, mid-write
+    try:
+        result = env.run("run", "--once")  # waits out the busy timeout (5 s), then stops
+    finally:
+        holder.rollback()
+        holder.close()
+    assert result.code == 2, result.stderr
+    assert "checkpoint database unavailable: database is locked" in result.stderr
+    assert "move it away" not in result.stderr and "Traceback" not in result.stderr
+    assert env.run("run", "--once").code == 0  # nothing was lost: it simply runs again
+
+
 def test_a_checkpoint_corrupt_past_its_header_exits_2(env: Env) -> None:
     assert env.run("run", "--once").code == 0
     db = env.tmp_path / "state.db"

@@ -164,6 +164,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.LOCKED
     except KeyboardInterrupt:
         return 130
+    except sqlite3.OperationalError as exc:  # locked, disk full, I/O: the file itself is fine
+        _error(
+            f"checkpoint database unavailable: {exc} (sync.state_db: check that no other "
+            "program holds it open for writing, that its disk has space and that syncd may "
+            "write it and its directory; nothing was lost: run again)"
+        )
+        return ExitCode.CONFIG
     except sqlite3.DatabaseError as exc:
         _error(
             f"checkpoint database error: {exc} (sync.state_db: restore it from a backup, or "
