@@ -261,3 +261,141 @@ def test_members_others_added_are_not_drift_in_an_adopted_group(env: Env) -> Non
     )
     assert result.one("sync.finished")["drift_repaired"] == 0
     assert "x@corp.example" in groups_downstream(env)["Team-Risk"]["member_names"]
+
+
+def test_a_failing_drift_read_is_a_remote_error_not_a_bug(env: Env) -> None:
+    config = env.config(sync={"drift_check": True}, scim={"max_attempts": 1})
+    assert env.run("run", "--once", config=config).code == 0
+    env.org.assign_user(env.ids["carol"], {"vanta_roles": "Editor"})
+    # The people's writes are PUTs; the drift check's GET /Users fails.
+    env.scim.fail_next("GET", "/Users", 503, times=5)
+    result = env.run("run", "--once", config=config)
+    assert result.code == 4, (result.code, result.stderr[-2000:])
+    assert "internal error" not in result.stderr
+
+
+def test_an_assigned_person_with_an_invalid_role_is_not_reported_as_unassigned(env: Env) -> None:
+    config = env.config(sync={"drift_check": True})
+    env.org.assign_user(env.ids["carol"], {"vanta_roles": "Superuser"})  # not in the catalog
+    httpx.post(
+        f"{env.scim_url}/Users",
+        json={
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "Carol@Example.com",
+            "active": True,
+        },
+        headers=HEADERS,
+    ).raise_for_status()
+    assert env.run("run", "--once", config=config).code == 1  # carol skipped: invalid role
+    result = env.run("drift", "--json", config=config)
+    findings = json.loads(result.stdout)
+    # syncd leaves carol exactly as she is (invalid role): her account is not drift, and
+    # certainly not "not assigned in Okta".
+    assert [f for f in findings if f["name"].lower() == "carol@example.com"] == []
+    assert result.code == 0
+
+
+def _patch_user(env: Env, user_name: str, path: str, value: Any) -> None:
+    user = env.downstream()[user_name]
+    body = {"schemas": [PATCH], "Operations": [{"op": "replace", "path": path, "value": value}]}
+    httpx.patch(f"{env.scim_url}/Users/{user['id']}", json=body, headers=HEADERS).raise_for_status()
+
+
+def _last_write(env: Env, user_name: str, config: Path) -> dict[str, Any]:
+    result = env.run("history", "--user", user_name, "--json", config=config)
+    return json.loads(result.stdout)[0]
+
+
+def test_the_audit_trail_of_a_repair_says_what_the_account_was_before(env: Env) -> None:
+    config = env.config(sync={"drift_check": True})
+    assert env.run("run", "--once", config=config).code == 0
+    # Deactivated by hand downstream: the repair turns the account back on.
+    _patch_user(env, "carol@example.com", "active", False)
+    assert env.run("run", "--once", config=config).one("sync.finished")["drift_repaired"] == 1
+    entry = _last_write(env, "carol@example.com", config)
+    assert entry["detail"]["repair"] is True
+    assert (entry["before_active"], entry["after_active"]) == (False, True)
+
+    # Someone syncd deactivated gets a new displayName by hand: the repair changes no active flag.
+    env.org.suspend(env.ids["bob"])
+    assert env.run("run", "--once", config=config).code == 0
+    _patch_user(env, "bob@example.com", "displayName", "Robert")
+    assert env.run("run", "--once", config=config).one("sync.finished")["drift_repaired"] == 1
+    entry = _last_write(env, "bob@example.com", config)
+    assert entry["detail"]["repair"] is True
+    assert (entry["before_active"], entry["after_active"]) == (False, False)
+
+    # Made an admin by hand: the repair takes it back, and says from what.
+    _patch_user(env, "carol@example.com", "vanta_roles", ADMIN)
+    result = env.run("run", "--once", config=config)
+    changed = result.one("role.changed")
+    assert (changed["from"], changed["to"], changed["escalation"]) == ("Admin", "Employee", False)
+    entry = _last_write(env, "carol@example.com", config)
+    assert (entry["before_role"], entry["after_role"]) == ("Admin", "Employee")
+
+
+def test_a_failing_group_counts_one_failure_per_cycle(env: Env) -> None:
+    add_teams(env)
+    config = env.config(
+        sync={"drift_check": True, "quarantine_after": 2},
+        scim={"push_groups": ["Team-Payments"], "max_attempts": 1},
+    )
+    assert env.run("run", "--once", config=config).code == 0
+    group = groups_downstream(env)["Team-Payments"]
+    carol = env.downstream()["carol@example.com"]["id"]
+    body = {
+        "schemas": [PATCH],
+        "Operations": [{"op": "remove", "path": f'members[value eq "{carol}"]'}],
+    }
+    httpx.patch(
+        f"{env.scim_url}/Groups/{group['id']}", json=body, headers=HEADERS
+    ).raise_for_status()  # drift: a member syncd added is gone
+    env.org.add_member(env.ids["payments"], env.ids["bob"])  # and Okta adds someone
+    env.scim.fail_next("PATCH", f"/Groups/{group['id']}", 500, times=10)
+    result = env.run("run", "--once", config=config)
+    assert result.code == 1
+    # One cycle failed for this group: one failure in a row, not quarantined yet
+    # (sync.quarantine_after counts cycles).
+    failed = result.named("group.failed")
+    assert [e["consecutive_failures"] for e in failed] == [1], failed
+    assert result.named("resource.quarantined") == []
+
+
+def test_names_email_and_user_name_changed_by_hand_are_drift_but_case_is_not(env: Env) -> None:
+    config = env.config(sync={"drift_check": True})
+    assert env.run("run", "--once", config=config).code == 0
+    erin = env.downstream()["erin@example.com"]
+    emails = [{"value": "someone.else@example.com", "primary": True, "type": "work"}]
+    for path, value in (
+        ("userName", "erin.renamed@example.com"),
+        ("name.givenName", "Eri"),
+        ("name.familyName", "Other"),
+        ("emails", emails),
+    ):
+        _patch_user(
+            env,
+            "erin.renamed@example.com" if path != "userName" else "erin@example.com",
+            path,
+            value,
+        )
+    # Only the case differs: the same userName and email to SCIM (caseExact false).
+    alice = env.downstream()["alice@example.com"]
+    upper = [{**m, "value": m["value"].upper()} for m in alice["emails"]]
+    _patch_user(env, "alice@example.com", "emails", upper)
+    _patch_user(env, "alice@example.com", "userName", "ALICE@EXAMPLE.COM")
+
+    result = env.run("drift", "--json", config=config)
+    assert result.code == 1
+    found = {(f["kind"], f["name"], f["field"]) for f in json.loads(result.stdout)}
+    assert found == {
+        ("attribute_mismatch", "erin@example.com", "userName"),
+        ("attribute_mismatch", "erin@example.com", "name.givenName"),
+        ("attribute_mismatch", "erin@example.com", "name.familyName"),
+        ("attribute_mismatch", "erin@example.com", "emails"),
+    }
+    repaired = env.run("run", "--once", config=config)
+    assert repaired.one("sync.finished")["drift_repaired"] == 1
+    back = env.downstream()["erin@example.com"]
+    assert back["id"] == erin["id"]
+    assert (back["name"], back["emails"]) == (erin["name"], erin["emails"])
+    assert env.run("drift", config=config).code == 0

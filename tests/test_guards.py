@@ -48,6 +48,8 @@ def test_a_page_failing_after_retries_deactivates_nobody(tmp_path: Path) -> None
         result = env.run("run", "--once", config=config)
         assert result.code == 4
         assert "gave up after 2 attempts" in result.stderr
+        tripped = result.one("guard.tripped")
+        assert tripped["guard"] == "failed_read" and "gave up after 2 attempts" in tripped["detail"]
         assert env.scim.count() == 0  # not even the one real deactivation
         assert sum(1 for u in env.scim.users() if u["active"]) == 700
 
@@ -209,6 +211,7 @@ def test_a_malformed_record_without_an_id_applies_nothing(env: Env) -> None:
     result = env.run("run", "--once")
     assert result.code == 4
     assert "incomplete read, nothing applied" in result.stderr
+    assert result.one("guard.tripped")["guard"] == "failed_read"
     assert env.scim.count() == 0
 
 
@@ -237,3 +240,41 @@ def test_a_failed_promotion_does_not_let_the_last_admins_go(env: Env) -> None:
     roles = env.roles()
     assert roles["alice@example.com"] == ("Admin", True)
     assert roles["erin@example.com"] == ("Admin", True)
+
+
+def test_a_held_leaver_s_account_goes_to_a_new_hire_with_the_login_only_once_let_go(
+    env: Env,
+) -> None:
+    config = env.config(sync={"max_deactivations": 0})  # every deactivation is held
+    assert env.run("run", "--once", config=config).code == 0
+    account = env.downstream()["carol@example.com"]["id"]
+    env.org.delete_user(env.ids["carol"])  # carol leaves: her deactivation is held ...
+    new = env.org.add_user("Carol", "Newhire", "carol@example.com", groups=[env.ids["employees"]])
+    # ... and a new person gets her login: the account is still the leaver's, not adopted.
+    result = env.run("run", "--once", config=config)
+    assert result.code == 3
+    assert "still managed for carol@example.com" in result.one("user.failed")["error"]
+    assert env.downstream()["carol@example.com"]["name"]["familyName"] == "Clerk"
+    # The operator releases the leaver's deactivation: it deactivates the leaver's account.
+    result = env.run("run", "--once", "--allow-deactivations", "1", config=config)
+    assert result.one("user.deactivated")["okta_id"] == env.ids["carol"]
+    # Now the account is let go: the new hire takes it over (409 -> adopt), once.
+    result = env.run("run", "--once", config=config)
+    assert result.code == 0, result.stderr
+    adopted = result.one("user.adopted")
+    assert (adopted["okta_id"], adopted["scim_id"], adopted["taken_over_from"]) == (
+        new,
+        account,
+        env.ids["carol"],
+    )
+    carol = env.downstream()["carol@example.com"]
+    assert (carol["active"], carol["name"]["familyName"]) == (True, "Newhire")
+    # One account, one person: the leaver's record no longer claims it, so no drift check
+    # "repairs" it back and forth between the two.
+    drifting = env.config(sync={"drift_check": True})
+    for _ in range(2):
+        result = env.run("run", "--once", config=drifting)
+        assert result.code == 0, result.stderr
+        assert result.one("sync.finished")["drift_found"] == 0
+    assert env.run("drift", config=drifting).code == 0
+    assert env.downstream()["carol@example.com"]["active"] is True

@@ -291,6 +291,17 @@ class Applier:
         scim_id = str(existing.get("id") or "")
         if not scim_id:
             raise ScimConflictError(f"{change.user_name}: the existing resource has no id")
+        holder = await self.store.holder_of(scim_id, other_than=change.okta_id)
+        if holder is not None and holder.active:
+            # Still another person's account (a leaver whose deactivation is pending or held,
+            # or a userName that moved): adopting it would let that person's deactivation, or
+            # update, take this person's account. Wait until it is let go.
+            raise ScimConflictError(
+                f"{change.user_name}: the existing account {scim_id} is still managed for "
+                f"{holder.user_name} (Okta {holder.okta_id}), who is active downstream"
+            )
+        # An inactive holder (a leaver) lets the account go when this adoption is recorded.
+        taken_over = {"taken_over_from": holder.okta_id} if holder is not None else {}
         differs = changed_fields(existing, change.resource, self.role_attribute)
         log.info(
             "user.adopted",
@@ -298,13 +309,18 @@ class Applier:
             user_name=change.user_name,
             scim_id=scim_id,
             changed_fields=list(differs),
+            **taken_over,
         )
         if comparable(existing, self.role_attribute) != comparable(
             change.resource, self.role_attribute
         ):
             await self.target.replace_user(scim_id, change.resource)
         await self._record(
-            change, scim_id, active=True, action="adopt", detail={"changed_fields": list(differs)}
+            change,
+            scim_id,
+            active=True,
+            action="adopt",
+            detail={"changed_fields": list(differs), **taken_over},
         )
         return scim_id, {"adopted": True}
 
@@ -318,7 +334,11 @@ class Applier:
         active: bool | None = None,
         detail: dict[str, Any] | None = None,
     ) -> Write:
-        before_active = {"create": None, "reactivate": False}.get(change.action, True)
+        before_active = (
+            change.previous_active
+            if change.previous_active is not None
+            else {"create": None, "reactivate": False}.get(change.action, True)
+        )
         info = {
             k: v
             for k, v in {

@@ -58,8 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-deactivations",
         type=int,
         metavar="N",
-        help="with --once: release up to N deactivations a safety guard held back "
-        "(after a person has looked at `syncd plan`)",
+        help="with --once: release the deactivations the empty_read or deactivation_limit "
+        "guard held back, if there are at most N (after a person has looked at `syncd plan`)",
     )
     run.set_defaults(func=cmd_run)
 

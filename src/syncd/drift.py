@@ -139,6 +139,8 @@ def _unmanaged(
     # Wanted active (a create will adopt them), or to be left exactly as they are.
     keep = {k for k, u in desired.users.items() if u.active} | desired.untouchable
     keep_logins = {desired.users[k].user_name.lower() for k in keep if k in desired.users}
+    # People with an invalid role are not in desired.users, only in desired.invalid.
+    keep_logins |= {i.user_name.lower() for i in desired.invalid.values()}
     assigned = {u.user_name.lower(): u for u in desired.users.values()}
     out: list[Finding] = []
     for scim_id, resource in sorted(downstream.items(), key=lambda i: str(i[1].get("userName"))):
@@ -263,6 +265,7 @@ def repairs(
     downstream: Mapping[str, str],
     role_attribute: str,
     now: str,
+    catalog: RoleCatalog | None = None,
 ) -> tuple[list[UserChange], list[GroupChange]]:
     """The changes that put managed resources back as syncd applied them.
 
@@ -272,6 +275,8 @@ def repairs(
     plan makes (or a guard holds).
     """
     user_fields: dict[str, list[str]] = {}
+    found_active: dict[str, bool] = {}
+    found_role: dict[str, str | None] = {}
     missing_users: set[str] = set()
     group_findings: dict[str, list[Finding]] = {}
     for f in findings:
@@ -287,6 +292,13 @@ def repairs(
                 missing_users.add(f.okta_id)
             else:
                 user_fields.setdefault(f.okta_id, []).append(f.field or f.kind)
+                if f.kind == "active_mismatch":
+                    found_active[f.okta_id] = f.actual is True
+                elif f.kind == "role_mismatch" and catalog is not None:
+                    # The role found downstream (an id; kept as found when not in the catalog)
+                    # is the "before" of the repair, in role.changed and in the audit trail.
+                    raw = None if f.actual is None else str(f.actual)
+                    found_role[f.okta_id] = catalog.resolve(raw) or raw
         elif (
             f.okta_id in groups
             and pushed.get(f.okta_id) == groups[f.okta_id].display_name
@@ -305,11 +317,12 @@ def repairs(
                 record.user_name,
                 None if missing else record.scim_id,
                 record.role,
-                record.role,
+                found_role.get(okta_id, record.role),
                 ("missing",) if missing else tuple(user_fields[okta_id]),
                 record.applied,
                 lookup_first=missing,
                 repair=True,
+                previous_active=None if missing else found_active.get(okta_id, record.active),
             )
         )
 

@@ -53,6 +53,13 @@ class ExitCode(IntEnum):
     INTERNAL = 70  # a bug in syncd
 
 
+def _failed_read(detail: str) -> CycleAborted:
+    """The fail-safe read guard: an Okta read that failed or is incomplete is never taken as
+    an answer. Nothing is applied at all, so the exit code is 4 (Okta's side), not 3."""
+    log.warning("guard.tripped", guard="failed_read", detail=detail)
+    return CycleAborted(ExitCode.REMOTE, detail)
+
+
 class CycleAborted(Exception):
     """A cycle stopped before applying anything; carries the exit code and the reason."""
 
@@ -172,14 +179,13 @@ class Engine:
                     f"{self.settings.okta.org_url} ({exc.error_summary or exc})",
                 ) from None
             # Something listed a moment ago is gone (a group deleted during the read).
-            raise CycleAborted(ExitCode.REMOTE, f"Okta changed during the read: {exc}") from None
+            raise _failed_read(f"Okta changed during the read: {exc}") from None
         except RemoteError as exc:
-            raise CycleAborted(ExitCode.REMOTE, f"Okta: {exc}") from None
+            raise _failed_read(f"Okta: {exc}") from None
         if directory.incomplete:
-            raise CycleAborted(
-                ExitCode.REMOTE,
+            raise _failed_read(
                 f"Okta: incomplete read, nothing applied: {directory.incomplete} "
-                "(a malformed record without an id cannot be attributed)",
+                "(a malformed record without an id cannot be attributed)"
             )
         return directory
 
@@ -350,7 +356,11 @@ class Engine:
 
     async def _drift(self, run: _Run, snapshot: Snapshot) -> None:
         """Check downstream against the checkpoint; repair what syncd manages, if so asked."""
-        findings, users, groups = await self._find_drift(snapshot.desired)
+        try:
+            findings, users, groups = await self._find_drift(snapshot.desired)
+        except RemoteError as exc:  # the drift read failed: the SCIM server's fault, not a bug
+            run.fatal = run.fatal or exc
+            return
         run.drift_found = len(findings)
         if not findings or self.settings.sync.drift_action != "repair" or self._stopping:
             return
@@ -364,7 +374,10 @@ class Engine:
             downstream=actual_downstream(users),
             role_attribute=self.settings.role_attribute,
             now=now_iso(),
+            catalog=self.catalog,
         )
+        # A group whose write failed in this cycle already counted its failure: one a cycle.
+        group_fixes = [g for g in group_fixes if g.okta_id not in run.pushed.failed]
         self.applier = self._applier(users)
         if self._stopping:
             self.applier.stop()

@@ -41,6 +41,7 @@ class UserChange:
     resource: dict[str, Any] | None = None  # the resource as it will be after the change
     lookup_first: bool = False  # a create may already have happened: look it up first
     repair: bool = False  # puts back a resource that drifted downstream
+    previous_active: bool | None = None  # a repair: the active flag found downstream
 
 
 @dataclass(frozen=True, slots=True)

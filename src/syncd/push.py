@@ -25,6 +25,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
+
 from syncd.apply import each_concurrently, log_quarantined
 from syncd.errors import (
     AuthError,
@@ -46,6 +48,7 @@ log = get_logger(__name__)
 class PushResult:
     counts: Counter[str] = field(default_factory=Counter)
     fatal: RemoteError | None = None
+    failed: set[str] = field(default_factory=set)  # okta ids of the groups that failed
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -95,6 +98,13 @@ class GroupPusher:
     async def _apply_one(
         self, change: GroupChange, scim_ids: Mapping[str, str], result: PushResult
     ) -> None:
+        # A drift repair's lines say so (task-local: the other workers' lines do not).
+        with structlog.contextvars.bound_contextvars(**({"repair": True} if change.repair else {})):
+            await self._apply_logged(change, scim_ids, result)
+
+    async def _apply_logged(
+        self, change: GroupChange, scim_ids: Mapping[str, str], result: PushResult
+    ) -> None:
         try:
             if change.retire is not None:
                 await self._retire(change, result)
@@ -113,6 +123,7 @@ class GroupPusher:
                 write=self._audit(change, "group_push", change.scim_id, error=str(exc)),
             )
             result.counts["groups_failed"] += 1
+            result.failed.add(change.okta_id)
             log.error(
                 "group.failed",
                 group=change.name,

@@ -365,6 +365,15 @@ class Store:
         async with self._db.execute("SELECT * FROM users") as cur:
             return {row["okta_id"]: _user(row) async for row in cur}
 
+    async def holder_of(self, scim_id: str, *, other_than: str) -> UserRecord | None:
+        """The record of another person that holds the SCIM account ``scim_id``, if any."""
+        async with self._db.execute(
+            "SELECT * FROM users WHERE scim_id = ? AND okta_id != ? ORDER BY active DESC LIMIT 1",
+            (scim_id, other_than),
+        ) as cur:
+            row = await cur.fetchone()
+        return _user(row) if row is not None else None
+
     async def record_intent(self, okta_id: str, user_name: str, intent: str = "create") -> None:
         """Before a create: remember that a resource may exist downstream after this point."""
         async with self._transaction():
@@ -388,10 +397,18 @@ class Store:
     ) -> None:
         """After a successful write: what the downstream resource now is, and the audit row.
 
-        Clears the failures (and a quarantine).
+        Clears the failures (and a quarantine). One SCIM account belongs to one person: an
+        account taken over (a userName that passed from a leaver to a new hire) is let go by
+        the record that held it, which would otherwise keep "repairing" it back.
         """
         async with self._transaction():
             await self._write(write)
+            if scim_id is not None:
+                await self._db.execute(
+                    """UPDATE users SET scim_id = NULL, updated_at = ?
+                       WHERE scim_id = ? AND okta_id != ?""",
+                    (now_iso(), scim_id, okta_id),
+                )
             await self._db.execute(
                 """INSERT INTO users (okta_id, scim_id, user_name, role, active, applied, intent,
                                       failures, last_error, retry_after, updated_at)

@@ -155,8 +155,12 @@ class ScimClient:
                 if not send_again or attempts >= self.max_attempts:
                     raise
                 self.stats.retries += 1
-                log.warning(
-                    "scim.retry", request=f"POST {endpoint}", attempt=attempts, error=str(exc)
+                log.warning(  # the wait came before the lookup
+                    "scim.retry",
+                    request=f"POST {endpoint}",
+                    attempt=attempts,
+                    error=str(exc),
+                    wait_s=round(wait, 3),
                 )
                 continue
             if isinstance(body, dict) and body.get("id"):
