@@ -41,6 +41,17 @@ def test_defaults_and_role_attribute_fallback(tmp_path: Path) -> None:
     assert OKTA_TOKEN not in repr(creds) and OKTA_TOKEN not in repr(settings)
 
 
+def test_the_safety_defaults(tmp_path: Path) -> None:
+    data = config_data(tmp_path)
+    del data["sync"]["drift_check"]  # the test default; here, syncd's own
+    path = tmp_path / "syncd.toml"
+    path.write_text(render_toml(data))
+    sync = load_settings(path).sync
+    assert (sync.drift_check, sync.drift_action) == (True, "repair")
+    assert sync.quarantine_after == 5
+    assert sync.max_deactivations == 25
+
+
 def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write_config(tmp_path)
     monkeypatch.setenv("SYNCD_OKTA__CONCURRENCY", "3")

@@ -133,6 +133,24 @@ async def test_list_users_pages_past_the_server_cap(server: tuple[ScimServer, st
     assert len(names) == 250 and len(set(names)) == 250
 
 
+async def test_list_users_and_groups_follow_a_server_that_caps_its_pages() -> None:
+    from syncd.scim import group_resource
+
+    scim = ScimServer(bearer_tokens=(SCIM_TOKEN,), page_cap=40)
+    with ServerThread(scim) as thread:
+        async with client(thread.url + "/v2", concurrency=8) as c:
+            for n in range(130):
+                await c.create_user(person(n))
+            for n in range(45):
+                await c.create_group(group_resource(okta_id=f"00g{n}", display_name=f"G{n}"))
+            scim.reset_counts()
+            names = [u["userName"] async for u in c.list_users(page_size=1000)]
+            groups = [g["displayName"] async for g in c.list_groups(page_size=1000)]
+    assert len(names) == len(set(names)) == 130
+    assert len(groups) == len(set(groups)) == 45
+    assert scim.count("GET", "/Users") == 4 and scim.count("GET", "/Groups") == 2  # 40 a page
+
+
 def _response(
     status: int, body: bytes, content_type: str = "application/scim+json"
 ) -> httpx.Response:

@@ -153,3 +153,14 @@ async def test_an_older_schema_is_refused_read_only_and_migrated_by_a_run(tmp_pa
     for readonly in (False, True):
         with pytest.raises(ConfigError, match=r"newer than this syncd"):
             await Store.open(path, readonly=readonly)
+
+
+def test_quarantine_retries_after_1h_then_doubles_up_to_24h() -> None:
+    import datetime as dt
+
+    from syncd.store import quarantine_delay
+
+    hours = [quarantine_delay(n, 5) / dt.timedelta(hours=1) for n in range(5, 13)]
+    assert hours == [1, 2, 4, 8, 16, 24, 24, 24]
+    assert quarantine_delay(3, 3) == dt.timedelta(hours=1)  # counted from quarantine_after
+    assert quarantine_delay(10_000, 5) == dt.timedelta(hours=24)

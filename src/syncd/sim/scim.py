@@ -9,6 +9,7 @@ asks for a known server quirk:
 * ``hooks`` run after the server has handled a request and before the response leaves, so a
   test can kill the client at that exact point; ``intercepts`` run before the server sees a
   request, and one that returns True has it answered 503, unprocessed;
+* ``page_cap=N`` makes the server return at most N resources a page, whatever is asked;
 * ``hide_group_members=True`` drops ``members`` from GET responses on groups, like servers that
   omit or cap them;
 * ``require_patch_path=True`` answers 400 to a PATCH operation without ``path``, like servers
@@ -111,13 +112,15 @@ class ScimServer:
         bearer_tokens: tuple[str, ...] = ("scim-secret",),
         hide_group_members: bool = False,
         require_patch_path: bool = False,
+        page_cap: int | None = None,
     ) -> None:
         schemas = [Schema.model_validate(s) for s in schemas_with_role(role_attribute)]
         self._resource_types = load_default_resource_types()
         resource_types: list[ResourceType] = list(self._resource_types.values())
-        provider = ScimProvider.from_discovery(
-            schemas, resource_types, config=load_default_service_provider_config()
-        )
+        config = load_default_service_provider_config()
+        if page_cap is not None and config.filter is not None:
+            config.filter.max_results = page_cap  # a server that returns fewer than asked
+        provider = ScimProvider.from_discovery(schemas, resource_types, config=config)
         self.storage = InMemoryStorage()
         self._app = _BearerASGI(
             AsyncInMemoryStorage(self.storage),
