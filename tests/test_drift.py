@@ -24,6 +24,19 @@ def by_name(env: Env) -> dict[str, dict[str, Any]]:
     return {u["userName"]: u for u in env.scim.users()}
 
 
+def add_user_by_hand(env: Env, user_name: str) -> None:
+    """An active user created directly in scim2-server, as an admin or another tool would."""
+    httpx.post(
+        f"{env.scim_url}/Users",
+        json={
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": user_name,
+            "active": True,
+        },
+        headers=HEADERS,
+    ).raise_for_status()
+
+
 def tamper(env: Env) -> None:
     """What an admin (or another tool) does by hand downstream."""
     users = by_name(env)
@@ -48,15 +61,7 @@ def tamper(env: Env) -> None:
     httpx.delete(
         f"{url}/Users/{users['dave@example.com']['id']}", headers=HEADERS
     ).raise_for_status()
-    httpx.post(
-        f"{url}/Users",
-        json={
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-            "userName": "intruder@example.com",
-            "active": True,
-        },
-        headers=HEADERS,
-    ).raise_for_status()
+    add_user_by_hand(env, "intruder@example.com")
     group = groups_downstream(env)["Team-Payments"]
     patch(
         f"Groups/{group['id']}",
@@ -277,15 +282,7 @@ def test_a_failing_drift_read_is_a_remote_error_not_a_bug(env: Env) -> None:
 def test_an_assigned_person_with_an_invalid_role_is_not_reported_as_unassigned(env: Env) -> None:
     config = env.config(sync={"drift_check": True})
     env.org.assign_user(env.ids["carol"], {"vanta_roles": "Superuser"})  # not in the catalog
-    httpx.post(
-        f"{env.scim_url}/Users",
-        json={
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-            "userName": "Carol@Example.com",
-            "active": True,
-        },
-        headers=HEADERS,
-    ).raise_for_status()
+    add_user_by_hand(env, "Carol@Example.com")
     assert env.run("run", "--once", config=config).code == 1  # carol skipped: invalid role
     result = env.run("drift", "--json", config=config)
     findings = json.loads(result.stdout)

@@ -214,6 +214,7 @@ def test_okta_401_exits_4_with_oktas_message(env: Env) -> None:
     assert "E0000011" in result.stderr and "Invalid token provided" in result.stderr
     assert "not-the-right-token-123" not in result.stdout + result.stderr
     assert result.one("sync.finished")["outcome"] == "failed"
+    assert result.named("guard.tripped") == []  # refused credentials are not a suspect read
     assert env.scim.count() == 0
 
 

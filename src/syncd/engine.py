@@ -180,6 +180,8 @@ class Engine:
                 ) from None
             # Something listed a moment ago is gone (a group deleted during the read).
             raise _failed_read(f"Okta changed during the read: {exc}") from None
+        except AuthError as exc:  # credentials refused: not a suspect read, a setup to fix
+            raise CycleAborted(ExitCode.REMOTE, f"Okta: {exc}") from None
         except RemoteError as exc:
             raise _failed_read(f"Okta: {exc}") from None
         if directory.incomplete:

@@ -390,7 +390,7 @@ class GroupPusher:
         """
         if change.retire == "delete" and change.origin == "created":
             deleted = await self._delete(change)
-            gone = {"already_gone": True} if deleted is None else {}
+            gone: dict[str, Any] = {"already_gone": True} if deleted is None else {}
             scim_id = deleted or change.scim_id
             await self.store.forget_group(
                 change.okta_id,
@@ -399,7 +399,7 @@ class GroupPusher:
                     "group_delete",
                     scim_id,
                     reason=change.reason,
-                    already_gone=deleted is None,
+                    **gone,
                 ),
             )
             result.counts["groups_deleted"] += 1

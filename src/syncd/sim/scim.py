@@ -215,8 +215,9 @@ class ScimServer:
         path = str(scope["path"]).removeprefix(scope.get("root_path", "")).removeprefix("/v2")
         request = Seen(scope["method"], path, scope["query_string"].decode(), 0, _parse(raw))
         fault = self._take_fault(request.method, path) or self._refusal(request)
-        held = await self._serve(scope, raw) if fault is None or fault.served else []
-        if fault is not None:
+        if fault is None or fault.served:
+            held = await self._serve(scope, raw)
+        if fault is not None:  # served or not, the client gets the fault
             held = _error_response(fault)
         status = next((m["status"] for m in held if m["type"] == "http.response.start"), 0)
         seen = dataclasses.replace(request, status=status)
